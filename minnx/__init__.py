@@ -1,0 +1,25 @@
+"""minnx: a compact reference implementation of the flax.nnx API, on public JAX APIs.
+
+Read it in this order: variables.py (Variable), module.py (Module), state.py and
+graph.py (split/merge), rngs.py, filters.py, transforms.py, then the layers in nn/.
+`import minnx as nnx` and the code of flax's NNX guides runs unchanged.
+"""
+from jax.nn import initializers  # noqa: F401  (flax: nnx.initializers)
+
+from .containers import Dict, List, Sequential
+from .display import display
+from .filters import All, Any, Everything, Not, Nothing, OfType, PathContains, WithTag, to_predicate
+from .graph import (GraphDef, clone, flatten, graphdef, is_graph_node, iter_graph, merge, pop, split,
+                    state, unflatten, update)
+from .module import Module, Object, data, is_data, iter_children, iter_modules, static
+from .nn import initializers  # noqa: F811
+from .nn.activations import *  # noqa: F401,F403
+from .nn.linear import Linear
+from .nn.normalization import BatchNorm
+from .nn.stochastic import Dropout
+from .rngs import RngStream, Rngs, reseed, restore_rngs, split_rngs
+from .state import State, as_pure, filter_state, merge_state, pure, split_state, to_pure_dict
+from .variables import (BatchStat, Cache, Intermediate, MutationLostError, Param, Perturbation, RngCount,
+                        RngKey, RngState, Variable)
+
+Pytree = Object

@@ -1,0 +1,107 @@
+"""Containers: List and Dict hold sub-Modules (or arrays) as state; Sequential chains layers.
+
+A plain Python list of layers is refused as an attribute (it would be static; see
+module.py). `List` is a real list whose items are graph children, so `split` finds
+them under integer keys: `state['layers'][0]['kernel']`.
+"""
+from .module import Module, Object
+
+
+class List(Object):
+    """A list that is part of the graph: `self.layers = minnx.List([Linear(...), ...])`."""
+
+    def __init__(self, items=()):
+        object.__setattr__(self, "_items", list(items))
+
+    def _graph_items(self):
+        return list(enumerate(self._items))
+
+    def _graph_get(self, key):
+        return self._items[key]
+
+    def _graph_set(self, key, value):
+        if "_items" not in self.__dict__:
+            object.__setattr__(self, "_items", [])
+        if key == len(self._items):
+            self._items.append(value)
+        else:
+            self._items[key] = value
+
+    def __getitem__(self, i):
+        return List(self._items[i]) if isinstance(i, slice) else self._items[i]
+
+    def __setitem__(self, i, value):
+        self._items[i] = value
+
+    def __delitem__(self, i):
+        del self._items[i]
+
+    def __len__(self):
+        return len(self._items)
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def append(self, value):
+        self._items.append(value)
+
+    def extend(self, values):
+        self._items.extend(values)
+
+    def insert(self, i, value):
+        self._items.insert(i, value)
+
+    def pop(self, i=-1):
+        return self._items.pop(i)
+
+
+class Dict(Object):
+    """A dict that is part of the graph; keys are strings, read as `d['a']` or `d.a`."""
+
+    def __init__(self, *args, **kwargs):
+        for key, value in dict(*args, **kwargs).items():
+            setattr(self, key, value)
+
+    def __getitem__(self, key):
+        try:
+            return vars(self)[key]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def __setitem__(self, key, value):
+        setattr(self, key, value)
+
+    def __delitem__(self, key):
+        delattr(self, key)
+
+    def __iter__(self):
+        return (k for k in vars(self) if not k.startswith("_minnx"))
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def __contains__(self, key):
+        return key in vars(self)
+
+    def keys(self):
+        return list(self)
+
+    def values(self):
+        return [self[k] for k in self]
+
+    def items(self):
+        return [(k, self[k]) for k in self]
+
+
+class Sequential(Module):
+    """Calls its layers one after the other, like `torch.nn.Sequential`."""
+
+    def __init__(self, *fns):
+        self.layers = List(fns)
+
+    def __call__(self, *args, **kwargs):
+        output = None
+        for i, layer in enumerate(self.layers):
+            output = layer(*args, **kwargs) if i == 0 else layer(*args)
+            args = output if isinstance(output, tuple) else (output,)
+        return output

@@ -1,0 +1,139 @@
+"""display and repr: a Module printed as a tree, with its state counted.
+
+Each Module's first line sums its Variables by type, e.g.
+`MLP( # Param: 165 (660 B), BatchStat: 32 (128 B), Total: ...`, and each array is
+summarised as in the slides: dtype, shape, mean, standard deviation, range.
+"""
+import jax
+import numpy as np
+
+from .variables import RngState, Variable
+
+_MAX_FULL = 8   # arrays with at most this many numbers are printed in full
+
+
+def _array_summary(x):
+    if not hasattr(x, "shape"):
+        return repr(x)
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return f"<jax.Array key{x.shape}>"
+    shape = ", ".join(map(str, x.shape)) + ("," if len(x.shape) == 1 else "")
+    head = f"{x.dtype}({shape})"
+    if isinstance(x, jax.core.Tracer):
+        return f"<traced {head}>"
+    a = np.asarray(x)
+    if a.size <= _MAX_FULL or not np.issubdtype(a.dtype, np.number):
+        text = np.array2string(a, precision=3, separator=", ", max_line_width=10**6)
+        return f"<{head} {text.replace(chr(10), '')}>"
+    a = a.astype(np.float64)
+    return (f"<{head} ≈{a.mean():.2g} ±{a.std():.2g} [≥{a.min():.2g}, ≤{a.max():.2g}]"
+            f" nonzero:{np.count_nonzero(a)}>")
+
+
+def _size(x):
+    size = getattr(x, "size", 0)
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        return size, size * 8  # a threefry key is two uint32
+    nbytes = size * np.dtype(dtype).itemsize if dtype is not None else 0
+    return size, nbytes
+
+
+def count_state(node):
+    """`{'Param': (numbers, bytes), ...}` for all Variables in the graph, each once."""
+    from .graph import flatten
+    counts = {}
+    for _, leaf in flatten(node)[1]:
+        name = "RngState" if isinstance(leaf, RngState) else type(leaf).__name__
+        n, b = _size(leaf.get_value() if isinstance(leaf, Variable) else leaf)
+        total = counts.get(name, (0, 0))
+        counts[name] = (total[0] + n, total[1] + b)
+    return counts
+
+
+def _fmt_bytes(b):
+    for unit in ("B", "KB", "MB", "GB"):
+        if b < 1000 or unit == "GB":
+            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.1f} {unit}"
+        b /= 1000
+
+
+def _count_comment(counts):
+    if not counts:
+        return ""
+    parts = [f"{k}: {n:,} ({_fmt_bytes(b)})" for k, (n, b) in counts.items()]
+    if len(counts) > 1:
+        n, b = sum(v[0] for v in counts.values()), sum(v[1] for v in counts.values())
+        parts.append(f"Total: {n:,} ({_fmt_bytes(b)})")
+    return " # " + ", ".join(parts)
+
+
+def variable_repr(v, indent=""):
+    meta = "".join(f", {k}={val!r}" for k, val in v._meta.items())
+    return f"{type(v).__name__}(value={_array_summary(v.get_value())}{meta})"
+
+
+def object_repr(obj):
+    from .graph import _node_items
+    from .module import Object, _TRACE_FLAG, _DATA_NAMES
+    seen = set()
+
+    def rep(x, indent):
+        if isinstance(x, Variable):
+            return variable_repr(x)
+        if not isinstance(x, Object):
+            if isinstance(x, (list, tuple, dict)) and any(isinstance(v, (Variable, Object)) for v in
+                                                          (x.values() if isinstance(x, dict) else x)):
+                items = x.items() if isinstance(x, dict) else enumerate(x)
+                inner = "".join(f"{indent}  {k!r}: {rep(v, indent + '  ')},\n" for k, v in items)
+                o, c = ("{", "}") if isinstance(x, dict) else ("[", "]") if isinstance(x, list) else ("(", ")")
+                return f"{o}\n{inner}{indent}{c}"
+            if hasattr(x, "shape") and hasattr(x, "dtype"):
+                return _array_summary(x)
+            if isinstance(x, type) and hasattr(x, "dtype"):
+                return np.dtype(x).name  # jnp.float32 and friends
+            if callable(x) and hasattr(x, "__name__"):
+                return f"<{type(x).__name__} {x.__name__}>"
+            return repr(x)
+        if id(x) in seen:
+            return f"{type(x).__name__}(...)  # shared, shown above"
+        seen.add(id(x))
+        lines = [f"{type(x).__name__}({_count_comment(count_state(x))}"]
+        for key, value in _node_items(x):
+            if key in (_TRACE_FLAG, _DATA_NAMES):
+                continue
+            name = f"{key}=" if isinstance(key, str) else f"[{key}]: "
+            lines.append(f"{indent}  {name}{rep(value, indent + '  ')},")
+        return "\n".join(lines) + f"\n{indent})"
+
+    return rep(obj, "")
+
+
+def state_repr(state):
+    from .state import State
+
+    def rep(node, indent):
+        if not isinstance(node, State):
+            return variable_repr(node) if isinstance(node, Variable) else _array_summary(node)
+        if not len(node):
+            return "{}"
+        inner = ",\n".join(f"{indent}  {k!r}: {rep(v, indent + '  ')}" for k, v in node.raw_mapping().items())
+        return "{\n" + inner + f"\n{indent}}}"
+
+    return f"State({rep(state, '')})"
+
+
+def display(*nodes):
+    """Show nodes: an interactive treescope view in a notebook when treescope is
+    installed, else the text tree that `print` gives."""
+    try:
+        from IPython import get_ipython
+        import treescope
+        interactive = get_ipython() is not None and "IPKernelApp" in get_ipython().config
+    except Exception:
+        interactive = False
+    for node in nodes:
+        if interactive:
+            treescope.display(node)
+        else:
+            print(node)

@@ -1,0 +1,1 @@
+"""minnx.nn: the layers, each file one family (linear, stochastic, normalization, ...)."""

@@ -1,0 +1,205 @@
+"""Rngs: explicit random numbers, the JAX way, with PyTorch's convenience.
+
+PyTorch draws from a hidden global generator. JAX has no hidden state: a *key*
+goes in, random numbers come out, and the same key always gives the same numbers.
+`Rngs` keeps named streams of keys (`params`, `dropout`, ...); each call
+`rngs.params()` returns `fold_in(key, count)` and increments the count, so every
+call gives a new key and a seed reproduces the whole sequence. A stream that does
+not exist falls back to `default` (what `Rngs(0)` creates).
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from . import filters as filterlib
+from .module import Object
+from .variables import RngCount, RngKey
+
+
+def _as_key(key):
+    if isinstance(key, int):
+        return jax.random.key(key)
+    if isinstance(key, jax.Array) and key.dtype == jnp.uint32:
+        return jax.random.wrap_key_data(key)  # an old-style raw uint32 key
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    raise TypeError(f"minnx.Rngs: a seed must be an int or a jax.random.key(...), got {key!r}.")
+
+
+class RngStream(Object):
+    """One named stream of keys: a key and a counter."""
+
+    def __init__(self, key, *, tag: str):
+        key = _as_key(key)
+        self.tag = tag
+        self.key = RngKey(key, tag=tag)
+        self.count = RngCount(jnp.zeros(key.shape, dtype=jnp.uint32), tag=tag)
+
+    def __call__(self):
+        key = jax.random.fold_in(self.key[...], self.count[...])
+        self.count[...] += 1
+        return key
+
+    def split(self, k):
+        return type(self)(jax.random.split(self(), k), tag=self.tag)
+
+    def fork(self, *, split=None):
+        """A new, independent stream (drawn from this one)."""
+        key = self()
+        if split is not None:
+            key = jax.random.split(key, split)
+        return type(self)(key, tag=self.tag)
+
+
+class Rngs(Object):
+    """Named streams of random keys: `Rngs(0)`, `Rngs(params=0, dropout=1)`."""
+
+    def __init__(self, default=None, /, **rngs):
+        if default is not None:
+            if isinstance(default, dict):
+                rngs = {**default, **rngs}
+            else:
+                rngs["default"] = default
+        for tag, key in rngs.items():
+            if isinstance(key, RngStream):
+                key = key.key.get_value()
+            setattr(self, tag, RngStream(key, tag=tag))
+
+    def _stream(self, name, error):
+        streams = vars(self)
+        if name in streams:
+            return streams[name]
+        if "default" in streams:
+            return streams["default"]
+        raise error(f"minnx.Rngs has no stream '{name}' and no 'default' stream to fall back on. "
+                    f"Create it with Rngs({name}=0) (or Rngs(0) for a default stream).")
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name.startswith("_minnx"):
+            raise AttributeError(name)
+        return self._stream(name, AttributeError)
+
+    def __getitem__(self, name):
+        return self._stream(name, KeyError)
+
+    def __call__(self):
+        return self.default()
+
+    def __iter__(self):
+        return (name for name, s in vars(self).items() if isinstance(s, RngStream))
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def __contains__(self, name):
+        return name in vars(self)
+
+    def items(self):
+        return ((name, vars(self)[name]) for name in self)
+
+    def fork(self, *, split=None):
+        """New Rngs with independent streams drawn from these ones."""
+        if split is None:
+            split = {}
+        elif not isinstance(split, dict):
+            split = {...: split}
+        predicates = {filterlib.to_predicate(k): v for k, v in split.items()}
+        forked = {}
+        for name, stream in self.items():
+            n = next((v for p, v in predicates.items() if p((), stream)), None)
+            forked[name] = stream.fork(split=n)
+        return Rngs(**forked)
+
+    # random functions drawing from the default stream, e.g. rngs.normal((2, 3))
+    def _draw(fn):
+        @functools.wraps(fn)
+        def method(self, *args, **kwargs):
+            return fn(self.default(), *args, **kwargs)
+        return method
+
+    normal = _draw(jax.random.normal)
+    uniform = _draw(jax.random.uniform)
+    bernoulli = _draw(jax.random.bernoulli)
+    categorical = _draw(jax.random.categorical)
+    randint = _draw(jax.random.randint)
+    permutation = _draw(jax.random.permutation)
+    del _draw
+
+
+def _streams(node, only=...):
+    from .graph import iter_graph
+    predicate = filterlib.to_predicate(only)
+    for path, stream in iter_graph(node):
+        if isinstance(stream, RngStream) and predicate((*path, "key"), stream.key) \
+                and predicate((*path, "count"), stream.count):
+            yield path, stream
+
+
+def reseed(node, /, *, policy="scalars_only", **stream_keys):
+    """Restart the named streams inside `node`: `reseed(model, dropout=1)`."""
+    rngs = Rngs(**stream_keys)
+    for path, stream in _streams(node):
+        if stream.tag in stream_keys:
+            key = rngs[stream.tag]()
+            shape = stream.key.shape
+            if shape != ():
+                if policy != "match_shape":
+                    raise ValueError(
+                        f"minnx.reseed: the stream at {'/'.join(map(str, path))} holds a key of shape "
+                        f"{shape} (it was split). Pass policy='match_shape' to split the new key to that shape.")
+                key = jax.random.split(key, shape)
+            stream.key.set_value(key)
+            stream.count.set_value(jnp.zeros(key.shape, dtype=jnp.uint32))
+
+
+class _SplitBackups:
+    def __init__(self, backups):
+        self.backups = backups
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        restore_rngs(self.backups)
+
+
+def restore_rngs(backups):
+    for stream, key, count in getattr(backups, "backups", backups):
+        stream.key.set_value(key)
+        stream.count.set_value(count)
+
+
+def split_rngs(node=None, /, *, splits, only=..., squeeze=False):
+    """Split the streams inside `node` into `splits` keys (for vmap/scan), and put them
+    back afterwards. Use as a decorator (`@split_rngs(splits=5)`), or as
+    `with split_rngs(rngs, splits=5): ...`."""
+    if node is None:
+        def decorator(f):
+            @functools.wraps(f)
+            def wrapper(*args, **kwargs):
+                with split_rngs((args, kwargs), splits=splits, only=only, squeeze=squeeze):
+                    return f(*args, **kwargs)
+            return wrapper
+        return decorator
+    backups = []
+    for _, stream in _streams(node if isinstance(node, Object) else _Holder(node), only):
+        key = stream()
+        backups.append((stream, stream.key[...], stream.count[...]))
+        key = jax.random.split(key, splits)
+        if squeeze:
+            key = key[0]
+        count_shape = stream.count.shape if squeeze else (
+            (splits,) if isinstance(splits, int) else tuple(splits)) + stream.count.shape
+        stream.key.set_value(key)
+        stream.count.set_value(jnp.zeros(count_shape, dtype=jnp.uint32))
+    return _SplitBackups(backups)
+
+
+class _Holder(Object):
+    """Lets split_rngs walk the graph nodes inside plain args/kwargs."""
+
+    def __init__(self, tree):
+        nodes = jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, Object))
+        for i, n in enumerate(x for x in nodes if isinstance(x, Object)):
+            object.__setattr__(self, f"n{i:04d}", n)
