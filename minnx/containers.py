@@ -2,12 +2,15 @@
 
 A plain Python list of layers is refused as an attribute (it would be static; see
 module.py). `List` is a real list whose items are graph children, so `split` finds
-them under integer keys: `state['layers'][0]['kernel']`.
+them under integer keys: `state['layers'][0]['kernel']`. As in flax, List and Dict
+are Modules themselves, with the methods of Python's list and dict.
 """
-from .module import Module, Object
+from collections.abc import MutableMapping, MutableSequence
+
+from .module import Module
 
 
-class List(Object):
+class List(Module, MutableSequence):
     """A list that is part of the graph: `self.layers = minnx.List([Linear(...), ...])`."""
 
     def __init__(self, items=()):
@@ -55,7 +58,7 @@ class List(Object):
         return self._items.pop(i)
 
 
-class Dict(Object):
+class Dict(Module, MutableMapping):
     """A dict that is part of the graph; keys are strings, read as `d['a']` or `d.a`."""
 
     def __init__(self, *args, **kwargs):

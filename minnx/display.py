@@ -99,7 +99,9 @@ def object_repr(obj):
             return f"{type(x).__name__}(...)  # shared, shown above"
         seen.add(id(x))
         lines = [f"{type(x).__name__}({_count_comment(count_state(x))}"]
-        for key, value in _node_items(x):
+        # attributes in the order __init__ set them (as flax prints them); List items by index
+        items = vars(x).items() if type(x)._graph_items is Object._graph_items else _node_items(x)
+        for key, value in items:
             if key in (_TRACE_FLAG, _DATA_NAMES):
                 continue
             name = f"{key}=" if isinstance(key, str) else f"[{key}]: "

@@ -68,12 +68,22 @@ class Object:
         if self.__dict__.get(_TRACE_FLAG):
             raise lost_mutation_error(f"Attribute '{name}' of {type(self).__name__}")
         marked = set(self.__dict__.get(_DATA_NAMES, ()))
+        cname = type(self).__name__
         if isinstance(value, _DataMark):
             value = value.value
             marked.add(name)
         elif isinstance(value, _StaticMark):
             value = value.value
             marked.discard(name)
+        elif is_data(value) and name in self.__dict__ and name not in marked \
+                and not is_data(self.__dict__[name]):
+            old = type(self.__dict__[name]).__name__
+            raise ValueError(
+                f"{cname}.{name} was first set to a {old}, so it is static configuration (part of the "
+                f"GraphDef); a {type(value).__name__} assigned to it now would not be seen by split/jit/grad "
+                f"(flax 0.12 refuses this too).\nWrite one of:\n"
+                f"  self.{name} = minnx.Param(...)  (or another Variable) in __init__  # state from the start\n"
+                f"  self.{name} = minnx.data(...)                             # make it data from now on")
         elif name not in marked and not is_data(value) and _contains_data(value):
             kinds = sorted({type(x).__name__ for x in jax.tree.leaves(
                 value, is_leaf=lambda x: isinstance(x, (Variable, Object))) if is_data(x)})

@@ -1,0 +1,58 @@
+"""repr and display: the tree a learner prints, with parameter counts and bytes per Variable type."""
+import jax.numpy as jnp
+
+import minnx
+from oracle import LIBS
+from test_seeds_core import _mlp
+
+
+def _first_lines(make):
+    """The first line of each library's repr of the same model."""
+    return {name: repr(make(nnx)).splitlines()[0].rstrip() for name, nnx in LIBS.items()}
+
+
+def test_counts_per_variable_type_match_flax():
+    for make in (lambda nnx: nnx.Linear(2, 5, rngs=nnx.Rngs(params=0)), _mlp,
+                 lambda nnx: nnx.BatchNorm(4, rngs=nnx.Rngs(0))):
+        lines = _first_lines(make)
+        assert lines["minnx"] == lines["flax"]
+
+
+def test_slides_linear_header():
+    assert repr(minnx.Linear(2, 5, rngs=minnx.Rngs(params=0))).startswith("Linear( # Param: 15 (60 B)\n")
+
+
+def test_repr_lists_attributes_in_definition_order_and_summarises_arrays():
+    text = repr(minnx.Linear(2, 5, rngs=minnx.Rngs(0)))
+    lines = [line.strip().split("=")[0] for line in text.splitlines()[1:-1]]
+    assert lines[:4] == ["kernel", "bias", "in_features", "out_features"]
+    assert "float32(2, 5) ≈" in text and "bias=Param(value=<float32(5,) [0., 0., 0., 0., 0.]>)" in text
+    assert " at 0x" not in text  # no object addresses: stored notebook outputs stay stable
+
+
+def test_shared_layer_is_shown_once():
+    class Model(minnx.Module):
+        def __init__(self):
+            self.a = minnx.Linear(2, 2, rngs=minnx.Rngs(0))
+            self.b = self.a
+    text = repr(Model())
+    assert text.count("kernel=") == 1 and "shared, shown above" in text
+    assert text.startswith("Model( # Param: 6 (24 B)")
+
+
+def test_state_repr_and_display_outside_a_notebook(capsys):
+    state = minnx.state(minnx.Linear(2, 3, rngs=minnx.Rngs(0)))
+    assert repr(state).startswith("State({\n  'bias': Param(value=<float32(3,) [0., 0., 0.]>)")
+    minnx.display(state)
+    assert capsys.readouterr().out.startswith("State({")
+
+
+def test_traced_values_are_shown_without_reading_them():
+    import jax
+    seen = []
+    jax.jit(lambda s: seen.append(repr(s)) or 0)(minnx.state(minnx.Linear(2, 3, rngs=minnx.Rngs(0))))
+    assert "<traced float32(2, 3)>" in seen[0]
+
+
+def test_variable_repr_shows_metadata():
+    assert repr(minnx.Param(jnp.ones(2), note="x")) == "Param(value=<float32(2,) [1., 1.]>, note='x')"
