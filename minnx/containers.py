@@ -7,7 +7,7 @@ are Modules themselves, with the methods of Python's list and dict.
 """
 from collections.abc import MutableMapping, MutableSequence
 
-from .module import Module
+from .module import Module, touch
 
 
 class List(Module, MutableSequence):
@@ -23,6 +23,7 @@ class List(Module, MutableSequence):
         return self._items[key]
 
     def _graph_set(self, key, value):
+        touch()
         if "_items" not in self.__dict__:
             object.__setattr__(self, "_items", [])
         if key == len(self._items):
@@ -34,9 +35,11 @@ class List(Module, MutableSequence):
         return List(self._items[i]) if isinstance(i, slice) else self._items[i]
 
     def __setitem__(self, i, value):
+        touch()
         self._items[i] = value
 
     def __delitem__(self, i):
+        touch()
         del self._items[i]
 
     def __len__(self):
@@ -45,17 +48,9 @@ class List(Module, MutableSequence):
     def __iter__(self):
         return iter(self._items)
 
-    def append(self, value):
-        self._items.append(value)
-
-    def extend(self, values):
-        self._items.extend(values)
-
     def insert(self, i, value):
+        touch()
         self._items.insert(i, value)
-
-    def pop(self, i=-1):
-        return self._items.pop(i)
 
 
 class Dict(Module, MutableMapping):

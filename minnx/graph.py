@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from .module import Object, _Hashable, _TRACE_FLAG
+from .module import Object, _Hashable, _TRACE_FLAG, touch
 from .state import State, split_by_filters
 from .variables import Variable
 
@@ -42,13 +42,28 @@ class LeafDef(NamedTuple):
     pass                # a bare array attribute: its value is in the State
 
 
+class PytreeDef(NamedTuple):
+    treedef: Any        # any other JAX pytree holding Variables (an optax state, say)
+    children: tuple     # ((key, VariableDef | LeafDef | ...), ...) in the treedef's leaf order
+
+
 class Static(NamedTuple):
     value: Any
 
 
-class GraphDef(NamedTuple):
-    root: Any
-    num_leaves: int
+class GraphDef:
+    """The structure of a graph: a tree of the definitions above. Immutable and hashable, and a
+    JAX pytree with no leaves, so `jax.jit` takes it as an ordinary argument (as flax's does)."""
+
+    def __init__(self, root, num_leaves):
+        self.root, self.num_leaves = root, num_leaves
+        self._hash = hash(root)
+
+    def __eq__(self, other):
+        return isinstance(other, GraphDef) and (self is other or self.root == other.root)
+
+    def __hash__(self):
+        return self._hash
 
     def apply(self, state, *states):
         """`graphdef.apply(state)(x)` merges, calls, and returns `(out, split(model))`."""
@@ -67,6 +82,9 @@ def _def_repr(d):
     if isinstance(d, NodeRef):
         return f"<shared #{d.index}>"
     return "Array"
+
+
+jax.tree_util.register_pytree_node(GraphDef, lambda g: ((), g), lambda g, _: g)
 
 
 class _Applier:
@@ -106,27 +124,54 @@ def _is_array(x):
     return isinstance(x, (jax.Array, np.ndarray))
 
 
+def _is_node_or_variable(x):
+    return isinstance(x, (Object, Variable))
+
+
 def _holds_state(x):
     if isinstance(x, (Variable, Object)) or _is_array(x):
         return True
-    return _is_container(x) and any(_holds_state(v) for _, v in _node_items(x))
+    if _is_container(x):
+        return any(_holds_state(v) for _, v in _node_items(x))
+    # any other pytree (a NamedTuple, a State) holds state if one of its leaves does
+    leaves = jax.tree.leaves(x, is_leaf=_is_node_or_variable)
+    return not (len(leaves) == 1 and leaves[0] is x) and any(_holds_state(leaf) for leaf in leaves)
 
 
-def flatten(node):
-    """`node` -> (GraphDef, [(path, Variable or array), ...])."""
+def _key_name(k):
+    """A JAX key-path entry as a plain path component: 'mu', 0, ..."""
+    for attr in ("name", "key", "idx"):
+        if hasattr(k, attr):
+            return getattr(k, attr)
+    return str(k)
+
+
+def flatten(node, nodes=None):
+    """`node` -> (GraphDef, [(path, Variable or array), ...]). If a list is passed as `nodes`,
+    it receives every object and Variable in index order (what the transforms map back to)."""
     index, leaves = {}, []
+    nodes = [] if nodes is None else nodes
 
     def visit(x, path):
         if id(x) in index:
             return NodeRef(index[id(x)])
         if isinstance(x, Variable):
             index[id(x)] = len(index)
+            nodes.append(x)
             leaves.append((path, x))
             return VariableDef(type(x), index[id(x)], tuple(sorted((k, _Hashable(v)) for k, v in x._meta.items())))
         if _is_array(x):
             leaves.append((path, x))
             return LeafDef()
+        if not (isinstance(x, Object) or _is_container(x)):  # another pytree: walk its leaves
+            pairs, treedef = jax.tree_util.tree_flatten_with_path(x, is_leaf=_is_node_or_variable)
+            children = []
+            for keys, leaf in pairs:
+                key = tuple(_key_name(k) for k in keys)
+                children.append((key, visit(leaf, path + key) if _holds_state(leaf) else Static(_Hashable(leaf))))
+            return PytreeDef(treedef, tuple(children))
         index[id(x)] = len(index)
+        nodes.append(x)
         attrs = []
         for key, value in _node_items(x):
             if key == _TRACE_FLAG:
@@ -141,11 +186,14 @@ def flatten(node):
     return GraphDef(root, len(leaves)), leaves
 
 
-def unflatten(graphdef, flat):
-    """Build fresh objects from a GraphDef and a `{path: leaf}` dict (consumed)."""
+def unflatten(graphdef, flat, reuse=None, built=None):
+    """Build objects from a GraphDef and a `{path: leaf}` dict (consumed). Fresh objects, except
+    those in `reuse` (`{index: existing object}`), which are emptied and refilled in place.
+    If a dict is passed as `built`, it receives `{index: object}` for everything built."""
     if not isinstance(graphdef, GraphDef):
         raise TypeError(f"minnx.merge: the first argument must be the GraphDef returned by split, got {type(graphdef).__name__}.")
-    built = {}
+    built = {} if built is None else built
+    reuse = reuse or {}
 
     def missing(path, kind):
         return ValueError(
@@ -166,22 +214,28 @@ def unflatten(graphdef, flat):
             if path not in flat:
                 raise missing(path, d.type.__name__)
             leaf = flat.pop(path)
-            if isinstance(leaf, Variable):
+            if isinstance(leaf, Variable) and d.index not in reuse:
                 var = leaf  # like flax, merge puts the State's own Variable in the model
             else:
-                var = d.type.__new__(d.type)
-                object.__setattr__(var, "_value", leaf)
+                var = reuse[d.index] if d.index in reuse else d.type.__new__(d.type)
+                object.__setattr__(var, "_value", _value_of(leaf))
                 object.__setattr__(var, "_meta", {k: v.value for k, v in d.metadata})
                 object.__setattr__(var, "_trace_copy", False)
             built[d.index] = var
             return var
+        if isinstance(d, PytreeDef):
+            return d.treedef.unflatten([build(sub, path + key) for key, sub in d.children])
         # a NodeDef: create the object first (cycles may point back at it), then fill it
         if d.type in (list, dict, tuple):
             items = [(k, build(v, path + (k,))) for k, v in d.attributes]
             obj = dict(items) if d.type is dict else d.type(v for _, v in items)
             built[d.index] = obj
             return obj
-        obj = d.type.__new__(d.type)
+        obj = reuse.get(d.index)
+        if obj is None:
+            obj = d.type.__new__(d.type)
+        else:
+            obj.__dict__.clear()
         built[d.index] = obj
         for key, sub in d.attributes:
             obj._graph_set(key, build(sub, path + (key,)))
@@ -242,8 +296,8 @@ def graphdef(node):
 def _get(node, key):
     try:
         return node._graph_get(key) if isinstance(node, Object) else node[key]
-    except (KeyError, IndexError):
-        return _MISSING
+    except (KeyError, IndexError, TypeError):
+        return getattr(node, str(key), _MISSING)  # a field of a NamedTuple inside a pytree
 
 
 _MISSING = object()
@@ -262,7 +316,8 @@ def update(node, state, /, *states):
         target = _get(parent, key)
         if isinstance(target, Variable):
             target.set_value(_value_of(leaf))
-            if isinstance(leaf, Variable):
+            if isinstance(leaf, Variable) and leaf._meta != target._meta:
+                touch()
                 target._meta.update(leaf._meta)
         elif isinstance(parent, Object):
             parent._graph_set(key, leaf.copy() if isinstance(leaf, Variable) and target is _MISSING else leaf)
@@ -280,7 +335,7 @@ def pop(node, *filters):
             for key in path[:-1]:
                 parent = _get(parent, key)
             if isinstance(parent, Object):
-                object.__delattr__(parent, path[-1])
+                delattr(parent, path[-1])
             else:
                 del parent[path[-1]]
     out = [State.from_flat_path(g) for g in groups]

@@ -21,6 +21,15 @@ from . import filters as filterlib
 from .variables import Variable, lost_mutation_error, variable_type_from_name
 
 _TRACE_FLAG = "_minnx_trace_copy"
+
+# Every change to the *structure* of a graph (an attribute set or deleted, a List item added,
+# Variable metadata changed) goes through `touch()`. minnx.jit remembers its last walk of a graph
+# and reuses it while this number has not moved; a Variable's value changing does not move it.
+structure_version = [0]
+
+
+def touch():
+    structure_version[0] += 1
 _DATA_NAMES = "_minnx_data"  # names marked with `data(...)`; a static attribute itself
 
 
@@ -95,6 +104,7 @@ class Object:
                 f"  self.{name} = minnx.List([...])  or  minnx.Dict({{...}})   # a container of state\n"
                 f"  self.{name} = minnx.data(...)                          # keep the Python container\n"
                 f"  self.{name} = minnx.Param(...)  (or another Variable)  # one array as state")
+        touch()
         object.__setattr__(self, name, value)
         if marked != set(self.__dict__.get(_DATA_NAMES, ())):
             object.__setattr__(self, _DATA_NAMES, frozenset(marked))
@@ -106,7 +116,12 @@ class Object:
     def _graph_get(self, key):
         return self.__dict__[key]
 
+    def __delattr__(self, name):
+        touch()
+        object.__delattr__(self, name)
+
     def _graph_set(self, key, value):
+        touch()
         object.__setattr__(self, key, value)
 
     def __repr__(self):

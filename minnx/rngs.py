@@ -183,7 +183,15 @@ def split_rngs(node=None, /, *, splits, only=..., squeeze=False):
             return wrapper
         return decorator
     backups = []
-    for _, stream in _streams(node if isinstance(node, Object) else _Holder(node), only):
+    holder = node if isinstance(node, Object) else _Holder(node)
+    for path, stream in _streams(holder, only):
+        if stream.key.shape != ():
+            where = "/".join(map(str, path[1:] if holder is not node else path))
+            raise ValueError(
+                f"minnx.split_rngs: the stream at {where or 'the top'} already holds keys of shape "
+                f"{stream.key.shape}: it was split before (a layer created under split_rngs + vmap "
+                "keeps one key per layer). scan or vmap over that layer already gives each step its own "
+                "key, so leave out this split_rngs (flax 0.12 fails here too, inside jax.random.fold_in).")
         key = stream()
         backups.append((stream, stream.key[...], stream.count[...]))
         key = jax.random.split(key, splits)

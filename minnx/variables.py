@@ -90,6 +90,8 @@ class Variable:
         elif name in _OWN:
             object.__setattr__(self, name, value)
         else:
+            from .module import touch  # metadata is part of the GraphDef
+            touch()
             self._meta[name] = value
 
     def get_metadata(self):

@@ -1,0 +1,228 @@
+"""Lifting: how a transform carries graph nodes across a JAX transform boundary.
+
+JAX transforms take pure functions of pytrees of arrays. A Module is neither pure nor made of
+arrays only, so every NNX transform does the same three steps around the JAX one:
+
+1. `lift` (outside): split all graph nodes found in the arguments *together* (shared references
+   stay shared) and put, in each node's place, the list of its Variables' values. What JAX sees
+   is a plain pytree of arrays.
+2. `lower` (inside, while JAX traces): merge those values back into fresh objects, so the
+   function can use and mutate Modules as usual. After the call, `lift_out` splits the objects
+   again and returns their values, plus a static description of anything whose structure changed.
+3. `lower_out` (outside): write the new values into the caller's own objects (an `update`),
+   and turn graph nodes the function returned into objects.
+
+It is the split / merge / update a learner writes by hand around `jax.jit` (notebook 4), done
+at every boundary. Splitting walks the whole graph in Python, which is slow next to a jitted
+call; `split_nodes` therefore remembers its last walk of the same objects and reuses it while
+no graph structure anywhere has changed (see `module.structure_version`).
+"""
+from typing import Any, NamedTuple
+
+import jax
+
+from .graph import flatten, unflatten, update
+from .module import Object, structure_version
+from .state import State
+from .variables import Variable
+
+
+def is_node(x):
+    return isinstance(x, (Object, Variable))
+
+
+class Split:
+    """One walk of a tuple of graph nodes: GraphDef, the leaves in order, and which node each
+    leaf belongs to. Equal (and hashing alike) when the structure is the same, so a jitted
+    function compiled for one Split is reused for the next with that structure."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes  # kept alive: the cache key holds their ids
+        self.objects = []   # every object and Variable, by GraphDef index
+        self.graphdef, leaves = flatten(nodes, self.objects)
+        self.paths = tuple(path for path, _ in leaves)
+        self.leaves = [leaf for _, leaf in leaves]  # Variables (or bare array attributes)
+        self.by_node = [[j for j, p in enumerate(self.paths) if p[0] == k] for k in range(len(nodes))]
+        self._hash = hash((self.graphdef, self.paths))
+
+    def values(self):
+        return [v._value if isinstance(v, Variable) else v for v in self.leaves]
+
+    def write(self, j, value):
+        leaf = self.leaves[j]
+        if isinstance(leaf, Variable):
+            leaf.set_value(value)
+        else:  # a bare array attribute: replace it in its parent
+            path = self.paths[j]
+            update(self.nodes[path[0]], State.from_flat_path([(path[1:], value)]))
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return self is other or (isinstance(other, Split) and self.graphdef == other.graphdef
+                                 and self.paths == other.paths)
+
+
+_cache = {}
+
+
+def split_nodes(nodes):
+    key = (tuple(map(id, nodes)), structure_version[0])
+    split = _cache.get(key)
+    if split is None:
+        split = _cache[key] = Split(nodes)
+        if len(_cache) > 32:
+            del _cache[next(iter(_cache))]
+    return split
+
+
+class Lifted:
+    """Where the graph nodes sat in a pytree of arguments, and their Split."""
+
+    def __init__(self, treedef, positions, split):
+        self.treedef, self.positions, self.split = treedef, positions, split
+
+    def __hash__(self):
+        return hash((self.treedef, self.positions, self.split))
+
+    def __eq__(self, other):
+        return (self.treedef, self.positions, self.split) == (other.treedef, other.positions, other.split)
+
+
+def lift(tree):
+    """`tree` -> (the same tree with each graph node replaced by its values, Lifted)."""
+    leaves, treedef = jax.tree.flatten(tree, is_leaf=is_node)
+    positions = tuple(i for i, x in enumerate(leaves) if is_node(x))
+    split = split_nodes(tuple(leaves[i] for i in positions))
+    values = split.values()
+    for k, i in enumerate(positions):
+        leaves[i] = [values[j] for j in split.by_node[k]]
+    return treedef.unflatten(leaves), Lifted(treedef, positions, split)
+
+
+class Inner:
+    """The fresh objects built inside a transform, and the values they started from."""
+
+    def __init__(self, roots, built, values):
+        self.roots, self.built, self.values = roots, built, values
+
+    def current(self):
+        """The values of the inner objects' leaves now, in the Split's order, checking that
+        the graph kept its structure."""
+        graphdef, leaves = flatten(self.roots)
+        return graphdef, [v._value if isinstance(v, Variable) else v for _, v in leaves]
+
+
+def lower(pure, lifted):
+    """Inside a transform: rebuild the tree with fresh objects holding the (traced) values."""
+    split = lifted.split
+    leaves = lifted.treedef.flatten_up_to(pure)
+    values = [None] * len(split.paths)
+    for k, i in enumerate(lifted.positions):
+        for j, value in zip(split.by_node[k], leaves[i]):
+            values[j] = value
+    built = {}
+    roots = unflatten(split.graphdef, dict(zip(split.paths, values)), built=built)
+    for k, i in enumerate(lifted.positions):
+        leaves[i] = roots[k]
+    return lifted.treedef.unflatten(leaves), Inner(roots, built, values)
+
+
+class Static:
+    """A pytree with no leaves: JAX carries `value` through a transform as static data."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return isinstance(other, Static) and self.value == other.value
+
+    def __hash__(self):
+        return hash(self.value)
+
+
+jax.tree_util.register_pytree_node(Static, lambda s: ((), s.value), lambda value, _: Static(value))
+
+
+class Fast(NamedTuple):     # the inputs kept their structure; no new objects came out
+    order: tuple            # which leaves changed, in the order their values come back
+    out_treedef: Any
+    out_positions: tuple    # where the output holds graph nodes ...
+    markers: tuple          # ... and which input object each one is
+
+
+class Graph(NamedTuple):    # structure changed or new objects: carry a GraphDef out
+    graphdef: Any
+    paths: tuple
+    reuse: tuple            # (new index, old index): objects the caller already has
+    out_treedef: Any
+    out_positions: tuple
+    markers: tuple          # ("in", old index) or ("new", n) for each graph node in the output
+
+
+def lift_out(out, inner, lifted, only_changed=False):
+    """Inside, after the call: `(out with new nodes as value lists, updates, Static)`.
+
+    `updates` mirrors the lifted arguments: at each graph node's place, the values of its leaves
+    that changed (all of them if `only_changed` is False). If the inputs kept their structure and
+    the output holds no new objects, that is all (`Fast`, the common case). Otherwise the inputs
+    and the new outputs are split together and a `Graph` carries their GraphDef."""
+    split = lifted.split
+    out_leaves, out_treedef = jax.tree.flatten(out, is_leaf=is_node)
+    old_index = {id(obj): i for i, obj in inner.built.items()}
+    out_positions = tuple(i for i, x in enumerate(out_leaves) if is_node(x))
+    new_nodes = tuple(out_leaves[i] for i in out_positions if id(out_leaves[i]) not in old_index)
+    graphdef, now = inner.current()
+    update_leaves = [None] * lifted.treedef.num_leaves
+    if graphdef == split.graphdef and not new_nodes:
+        changed = {j for j, v in enumerate(now) if not only_changed or v is not inner.values[j]}
+        for k, i in enumerate(lifted.positions):
+            update_leaves[i] = [now[j] for j in split.by_node[k] if j in changed]
+        order = tuple(j for k in range(len(lifted.positions)) for j in split.by_node[k] if j in changed)
+        markers = tuple(old_index[id(out_leaves[i])] for i in out_positions)
+        for i in out_positions:
+            out_leaves[i] = []
+        static = Fast(order, out_treedef, out_positions, markers)
+    else:
+        objects = []
+        graphdef, leaves = flatten((inner.roots, new_nodes), objects)
+        paths = tuple(p for p, _ in leaves)
+        values = [v._value if isinstance(v, Variable) else v for _, v in leaves]
+        for k, i in enumerate(lifted.positions):
+            update_leaves[i] = [v for p, v in zip(paths, values) if p[:2] == (0, k)]
+        markers = []
+        for i in out_positions:
+            if id(out_leaves[i]) in old_index:
+                markers.append(("in", old_index[id(out_leaves[i])]))
+                out_leaves[i] = []
+            else:
+                n = sum(m[0] == "new" for m in markers)
+                markers.append(("new", n))
+                out_leaves[i] = [v for p, v in zip(paths, values) if p[:2] == (1, n)]
+        reuse = tuple((new, old_index[id(obj)]) for new, obj in enumerate(objects) if id(obj) in old_index)
+        static = Graph(graphdef, paths, reuse, out_treedef, out_positions, tuple(markers))
+    return out_treedef.unflatten(out_leaves), lifted.treedef.unflatten(update_leaves), Static(static)
+
+
+def lower_out(result, lifted, write=True):
+    """Outside, after the call: write the updates into the caller's objects (unless `write` is
+    False, for eval_shape); return `out`."""
+    out_pure, updates, static = result
+    split, static = lifted.split, static.value
+    update_leaves = lifted.treedef.flatten_up_to(updates)
+    update_values = [v for i in lifted.positions for v in update_leaves[i]]
+    out_leaves = static.out_treedef.flatten_up_to(out_pure)
+    if isinstance(static, Fast):
+        for j, value in zip(static.order, update_values if write else ()):
+            split.write(j, value)
+        for i, old in zip(static.out_positions, static.markers):
+            out_leaves[i] = split.objects[old]
+        return static.out_treedef.unflatten(out_leaves)
+    new_values = [v for i, m in zip(static.out_positions, static.markers) if m[0] == "new" for v in out_leaves[i]]
+    flat = dict(zip(static.paths, update_values + new_values))
+    reuse = {new: split.objects[old] for new, old in static.reuse} if write else {}
+    _, new_nodes = unflatten(static.graphdef, flat, reuse=reuse)
+    for i, (kind, n) in zip(static.out_positions, static.markers):
+        out_leaves[i] = split.objects[n] if kind == "in" else new_nodes[n]
+    return static.out_treedef.unflatten(out_leaves)

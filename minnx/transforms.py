@@ -1,0 +1,409 @@
+"""Transforms: jit, grad, vmap, scan, ... that take Modules as arguments.
+
+Each NNX transform is its JAX transform with `lift.py` around it: graph nodes go in as the
+values of their Variables, fresh objects are rebuilt inside, and what the function changed is
+written back into the caller's objects afterwards. So a function may mutate a Module (BatchNorm
+statistics, Rngs counts, an Optimizer's state) and the change is kept, shared references
+survive, and the caller's objects stay the same Python objects.
+
+Compare `jit` below with the hand-written version in notebook 4: `lift` is `split`, `lower` is
+`merge`, `lower_out` is `update`.
+"""
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .filters import to_predicate
+from .graph import state as state_of, update
+from .lift import Static, is_node, lift, lift_out, lower, lower_out
+from .module import Object
+from .variables import Param, Variable
+
+
+def _decorator(transform, f, kwargs):
+    """Lets every transform be used as `@t`, `@t(...)` or `t(f, ...)`."""
+    if f is None:
+        return lambda f: transform(f, **kwargs)
+    return transform(f, **kwargs)
+
+
+def _as_tuple(x):
+    if x is None:
+        return ()
+    return (x,) if isinstance(x, (int, str)) else tuple(x)
+
+
+_TRACE_HINT = (
+    "minnx hint: inside a transformed function the arguments are tracers: JAX knows their shape "
+    "and dtype, not their values, so Python `if`, `while`, `int()` or `bool()` on them cannot run. "
+    "Use `jnp.where`, `minnx.cond` / `jax.lax.cond` or `minnx.while_loop`, or make the argument "
+    "static (`static_argnums=` in jit) if it is a Python setting.")
+_TRACE_ERRORS = (jax.errors.TracerBoolConversionError, jax.errors.ConcretizationTypeError,
+                 jax.errors.TracerIntegerConversionError)
+
+
+# -- jit ---------------------------------------------------------------------------------
+class JitWrapped:
+    """A function compiled with `jax.jit`, whose arguments may be graph nodes."""
+
+    def __init__(self, fun, *, in_shardings=None, out_shardings=None, static_argnums=None,
+                 static_argnames=None, donate_argnums=None, donate_argnames=None, keep_unused=False,
+                 device=None, backend=None, inline=False):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.static_argnums = _as_tuple(static_argnums)
+        self.static_argnames = _as_tuple(static_argnames)
+        self.out_shardings = out_shardings
+        # JAX sees `inner(key, *dynamic_args, **dynamic_kwargs)`: the key (static) holds the
+        # structure and the static arguments; user argument i moves to position 1 + i - (number
+        # of static arguments before it).
+        def position(i):
+            return 1 + i - sum(s < i for s in self.static_argnums)
+        options = dict(static_argnums=0, keep_unused=keep_unused, inline=inline,
+                       donate_argnums=tuple(position(i) for i in _as_tuple(donate_argnums)),
+                       donate_argnames=_as_tuple(donate_argnames))
+        if in_shardings is not None:
+            options["in_shardings"] = in_shardings
+        if device is not None:
+            options["device"] = device
+        if backend is not None:
+            options["backend"] = backend
+        self.jitted = jax.jit(self._inner, **options)
+
+    def _inner(self, key, *pure_args, **pure_kwargs):
+        lifted, statics, static_kwargs = key
+        (args, kwargs), inner = lower((pure_args, pure_kwargs), lifted)
+        args = list(args)
+        for i, value in statics:
+            args.insert(i, value)
+        out = self.fun(*args, **kwargs, **dict(static_kwargs))
+        if self.out_shardings is not None:
+            out = jax.lax.with_sharding_constraint(out, self.out_shardings)
+        return lift_out(out, inner, lifted, only_changed=True)
+
+    def __call__(self, *args, **kwargs):
+        statics = tuple((i, args[i]) for i in self.static_argnums if i < len(args))
+        if statics:
+            args = tuple(a for i, a in enumerate(args) if i not in self.static_argnums)
+        static_kwargs = tuple(sorted((k, kwargs.pop(k)) for k in self.static_argnames if k in kwargs))
+        (pure_args, pure_kwargs), lifted = lift((args, kwargs))
+        try:
+            result = self.jitted((lifted, statics, static_kwargs), *pure_args, **pure_kwargs)
+        except _TRACE_ERRORS as error:
+            error.add_note(_TRACE_HINT)
+            raise
+        return lower_out(result, lifted)
+
+    def __get__(self, obj, objtype=None):  # `@minnx.jit` on a method
+        return self if obj is None else functools.partial(self, obj)
+
+    def lower(self, *args, **kwargs):
+        (pure_args, pure_kwargs), lifted = lift((args, kwargs))
+        return self.jitted.lower((lifted, (), ()), *pure_args, **pure_kwargs)
+
+
+def jit(fun=None, **options):
+    """`jax.jit` for functions of Modules: `@minnx.jit` or `minnx.jit(f, static_argnums=...)`.
+    Takes jax.jit's options: static_argnums/static_argnames, donate_argnums/donate_argnames,
+    in_shardings, out_shardings, keep_unused, device, backend, inline."""
+    return _decorator(lambda f, **kw: JitWrapped(f, **kw), fun, options)
+
+
+# -- grad --------------------------------------------------------------------------------
+class DiffState(NamedTuple):
+    """Differentiate argument `argnum` with respect to the Variables `filter` selects."""
+    argnum: int
+    filter: Any
+
+
+def _diff_input(arg, filter):
+    """What JAX differentiates for one argument: each graph node becomes the State of the
+    Variables the filter selects; arrays stay arrays."""
+    return jax.tree.map(lambda x: state_of(x, filter) if isinstance(x, Object) else x, arg, is_leaf=is_node)
+
+
+def _put(arg, diff):
+    """Inside: put the differentiated values (tracers) into the rebuilt argument."""
+    def put(x, d):
+        if isinstance(x, Object):
+            update(x, d)
+            return x
+        if isinstance(x, Variable):
+            x.set_value(d.get_value())
+            return x
+        return d
+    return jax.tree.map(put, arg, diff, is_leaf=is_node)
+
+
+def _autodiff(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, with_value):
+    del reduce_axes  # accepted for flax's signature; JAX no longer takes it
+    single = isinstance(argnums, (int, DiffState))
+    specs = [a if isinstance(a, DiffState) else DiffState(a, Param) for a in ((argnums,) if single else argnums)]
+    for spec in specs:
+        to_predicate(spec.filter)  # an unknown filter fails here, with its message
+
+    @functools.wraps(f)
+    def wrapper(*args):
+        for spec in specs:
+            if spec.argnum >= len(args):
+                raise TypeError(f"minnx.grad: argnums asks for argument {spec.argnum}, but the function "
+                                f"was called with {len(args)} positional argument(s).")
+        pure, lifted = lift(args)
+        diff = tuple(_diff_input(args[s.argnum], s.filter) for s in specs)
+
+        def pure_fn(diff, pure):
+            args_in, inner = lower(pure, lifted)
+            args_in = list(args_in)
+            for spec, d in zip(specs, diff):
+                args_in[spec.argnum] = _put(args_in[spec.argnum], d)
+            out = f(*args_in)
+            value, aux = out if has_aux else (out, None)
+            return value, lift_out(aux, inner, lifted, only_changed=True)
+
+        transform = jax.value_and_grad if with_value else jax.grad
+        result = transform(pure_fn, has_aux=True, holomorphic=holomorphic, allow_int=allow_int)(diff, pure)
+        if with_value:
+            (value, packed), grads = result
+        else:
+            grads, packed = result
+        aux = lower_out(packed, lifted)
+        grads = grads[0] if single else grads
+        if with_value:
+            return ((value, aux) if has_aux else value), grads
+        return (grads, aux) if has_aux else grads
+    return wrapper
+
+
+def grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False, reduce_axes=()):
+    """`jax.grad` for functions of Modules. The gradient with respect to a Module is a State of
+    its `Param`s (choose other Variables with `argnums=DiffState(0, filter)`)."""
+    return _decorator(functools.partial(_autodiff, with_value=False), f, dict(
+        argnums=argnums, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int, reduce_axes=reduce_axes))
+
+
+def value_and_grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False, reduce_axes=()):
+    """Like `grad`, returning `(value, grads)` (or `((value, aux), grads)` with has_aux)."""
+    return _decorator(functools.partial(_autodiff, with_value=True), f, dict(
+        argnums=argnums, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int, reduce_axes=reduce_axes))
+
+
+# -- transforms of a pure inner function, all alike: vmap, remat, eval_shape, cond, switch ----
+def _call_lifted(jax_transform, f, args, only_changed=True):
+    """Lift `args`, run `jax_transform(inner)` on them, write the changes back."""
+    pure, lifted = lift(args)
+
+    def inner_fn(*pure_args):
+        args_in, inner = lower(pure_args, lifted)
+        return lift_out(f(*args_in), inner, lifted, only_changed=only_changed)
+
+    return lower_out(jax_transform(inner_fn)(*pure), lifted)
+
+
+def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_name=None,
+         transform_metadata=None):
+    """`jax.vmap` for functions of Modules. `in_axes` per argument: an int maps the argument
+    (every Variable of a Module) along that axis, `None` broadcasts it."""
+    def transform(f, **_):
+        axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
+
+        @functools.wraps(f)
+        def wrapper(*args):
+            return _call_lifted(lambda g: jax.vmap(
+                g, in_axes=axes, out_axes=(out_axes, axes, None), axis_name=axis_name,
+                axis_size=axis_size, spmd_axis_name=spmd_axis_name), f, args)
+        return wrapper
+    return _decorator(transform, f, {})
+
+
+def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None):
+    """`jax.checkpoint` (rematerialisation) for functions of Modules."""
+    def transform(f, **_):
+        @functools.wraps(f)
+        def wrapper(*args):
+            return _call_lifted(lambda g: jax.checkpoint(
+                g, prevent_cse=prevent_cse, static_argnums=static_argnums, policy=policy), f, args)
+        return wrapper
+    return _decorator(transform, f, {})
+
+
+def eval_shape(f, *args, **kwargs):
+    """The output of `f(*args, **kwargs)` with shapes and dtypes only, nothing computed; the
+    arguments are not changed. `eval_shape(lambda: Model(rngs=Rngs(0)))` gives an abstract model."""
+    pure, lifted = lift(args)
+
+    def inner_fn(*pure_args):
+        args_in, inner = lower(pure_args, lifted)
+        return lift_out(f(*args_in, **kwargs), inner, lifted)
+
+    return lower_out(jax.eval_shape(inner_fn, *pure), lifted, write=False)
+
+
+def cond(pred, true_fun, false_fun, *operands):
+    """`jax.lax.cond` whose operands may be Modules; both branches may mutate them."""
+    return switch(jnp.asarray(pred, jnp.int32), (false_fun, true_fun), *operands)
+
+
+def switch(index, branches, *operands):
+    """`jax.lax.switch` whose operands may be Modules."""
+    pure, lifted = lift(operands)
+
+    def branch(fn):
+        def run(pure_ops):
+            ops, inner = lower(pure_ops, lifted)
+            return lift_out(fn(*ops), inner, lifted, only_changed=False)
+        return run
+
+    return lower_out(jax.lax.switch(index, [branch(b) for b in branches], pure), lifted)
+
+
+# -- loops: scan, fori_loop, while_loop ----------------------------------------------------
+class Carry:
+    """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
+
+
+def _check_structure(inner, lifted, where):
+    graphdef, now = inner.current()
+    if graphdef != lifted.split.graphdef:
+        raise ValueError(
+            f"minnx.{where}: the function changed the structure of a Module it was given (it set a new "
+            "attribute, replaced a layer or sowed a value). A loop body must keep every Module's shape: "
+            "create attributes before the loop, or change values only (`v[...] = ...`).")
+    return now
+
+
+def _node_values(tree, inner, lifted, now, where):
+    """`tree` with each graph node (one of the inputs) replaced by the list of its values."""
+    leaves, treedef = jax.tree.flatten(tree, is_leaf=is_node)
+    roots = {id(r): k for k, r in enumerate(inner.roots)}
+    for i, x in enumerate(leaves):
+        if is_node(x):
+            if id(x) not in roots:
+                raise ValueError(f"minnx.{where}: the carry may hold the Modules passed in, not new ones.")
+            leaves[i] = [now[j] for j in lifted.split.by_node[roots[id(x)]]]
+    return treedef.unflatten(leaves)
+
+
+def _nodes_back(tree, like, lifted, offset=0):
+    """Outside: write the value lists in `tree` into the caller's objects (shaped like `like`,
+    whose graph nodes are the lifted nodes from number `offset` on); return `like`'s objects."""
+    leaves, treedef = jax.tree.flatten(like, is_leaf=is_node)
+    values = treedef.flatten_up_to(tree)
+    k = offset
+    for i, x in enumerate(leaves):
+        if is_node(x):
+            for j, value in zip(lifted.split.by_node[k], values[i]):
+                lifted.split.write(j, value)
+            k += 1
+        else:
+            leaves[i] = values[i]
+    return treedef.unflatten(leaves)
+
+
+def _carry_loop(loop, where, init_val, body_fun, cond_fun=None):
+    pure, lifted = lift(init_val)
+
+    def body(*args):
+        val, inner = lower(args[-1], lifted)
+        out = body_fun(*args[:-1], val)
+        return _node_values(out, inner, lifted, _check_structure(inner, lifted, where), where)
+
+    def test(pure_val):
+        return cond_fun(lower(pure_val, lifted)[0])
+
+    final = loop(body, test, pure)
+    return _nodes_back(final, init_val, lifted)
+
+
+def fori_loop(lower_, upper, body_fun, init_val, *, unroll=None):
+    """`jax.lax.fori_loop` whose carry may hold Modules: `body_fun(i, val) -> val`."""
+    return _carry_loop(lambda body, _, init: jax.lax.fori_loop(lower_, upper, body, init, unroll=unroll),
+                       "fori_loop", init_val, body_fun)
+
+
+def while_loop(cond_fun, body_fun, init_val):
+    """`jax.lax.while_loop` whose carry may hold Modules."""
+    return _carry_loop(lambda body, test, init: jax.lax.while_loop(test, body, init),
+                       "while_loop", init_val, body_fun, cond_fun)
+
+
+def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False,
+         in_axes=(Carry, 0), out_axes=(Carry, 0), transform_metadata=None):
+    """`jax.lax.scan` over functions of Modules. `in_axes` per argument: `Carry` (at most one),
+    an int (scanned over that axis: a Module's Variables are sliced, step by step) or None
+    (broadcast, unchanged). `out_axes`: `(Carry, axis)` when f returns `(carry, y)`, `Carry` when
+    it returns the carry alone."""
+    def transform(f, **_):
+        @functools.wraps(f)
+        def wrapper(*args):
+            return _scan(f, args, in_axes, out_axes, length, reverse, unroll)
+        return wrapper
+    return _decorator(transform, f, {})
+
+
+def _split_out(out, out_axes):
+    """f's output -> (carry or None, ys, ys_axes)."""
+    if out_axes is Carry:
+        return out, None, None
+    if isinstance(out_axes, tuple) and out_axes and out_axes[0] is Carry:
+        if len(out_axes) == 2:
+            return out[0], out[1], out_axes[1]
+        return out[0], tuple(out[1:]), tuple(out_axes[1:])
+    return None, out, out_axes
+
+
+def _scan(f, args, in_axes, out_axes, length, reverse, unroll):
+    axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+    if len(axes) != len(args):
+        raise ValueError(f"minnx.scan: in_axes has {len(axes)} entries for {len(args)} arguments; give one "
+                         "per argument (Carry, an int, or None).")
+    carry_at = [i for i, a in enumerate(axes) if a is Carry]
+    if len(carry_at) > 1:
+        raise ValueError("minnx.scan: only one argument can be the Carry; put several in a tuple.")
+    pure, lifted = lift(args)
+    counts = [len(jax.tree.leaves(a, is_leaf=is_node)) for a in args]
+    first_node = [sum(1 for p in lifted.positions if p < sum(counts[:i])) for i in range(len(args))]
+    scanned = {i: a for i, a in enumerate(axes) if isinstance(a, int) and a is not Carry}
+    xs = {i: jax.tree.map(lambda x, a=a: jnp.moveaxis(x, a, 0), pure[i]) for i, a in scanned.items()}
+
+    def body(carry, xs):
+        step = list(pure)
+        if carry_at:
+            step[carry_at[0]] = carry
+        for i, x in xs.items():
+            step[i] = x
+        args_in, inner = lower(tuple(step), lifted)
+        out = f(*args_in)
+        now = _check_structure(inner, lifted, "scan")
+        for i, a in enumerate(axes):  # broadcast arguments must come out as they went in
+            if a is None:
+                for k in range(first_node[i], first_node[i] + _nodes_in(args[i])):
+                    if any(now[j] is not inner.values[j] for j in lifted.split.by_node[k]):
+                        raise ValueError(
+                            f"minnx.scan: argument {i} is broadcast (in_axes None), but the function changed "
+                            "its state. Pass it as the Carry, or scan over its Variables with an int axis.")
+        carry_out, ys, _ = _split_out(out, out_axes)
+        new_carry = _node_values(carry_out, inner, lifted, now, "scan") if carry_at else None
+        updates = {i: _node_values(args_in[i], inner, lifted, now, "scan") for i in scanned}
+        return new_carry, (ys, updates)
+
+    init = pure[carry_at[0]] if carry_at else None
+    carry, (ys, updates) = jax.lax.scan(body, init, xs, length=length, reverse=reverse, unroll=unroll)
+    for i, a in scanned.items():
+        _nodes_back(_move_axis(updates[i], 0, a), args[i], lifted, first_node[i])
+    if carry_at:
+        carry = _nodes_back(carry, args[carry_at[0]], lifted, first_node[carry_at[0]])
+    if out_axes is Carry:
+        return carry
+    _, _, ys_axes = _split_out(out_axes, out_axes)  # the axes split the way the outputs were
+    ys = jax.tree.map(lambda a, y: _move_axis(y, 0, a), ys_axes, ys)
+    return (carry, ys) if carry_at else ys
+
+
+def _move_axis(tree, source, destination):
+    return jax.tree.map(lambda x: jnp.moveaxis(x, source, destination), tree)
+
+
+def _nodes_in(tree):
+    return sum(1 for x in jax.tree.leaves(tree, is_leaf=is_node) if is_node(x))
