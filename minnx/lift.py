@@ -17,9 +17,11 @@ at every boundary. Splitting walks the whole graph in Python, which is slow next
 call; `split_nodes` therefore remembers its last walk of the same objects and reuses it while
 no graph structure anywhere has changed (see `module.structure_version`).
 """
+import functools
 from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 
 from .graph import flatten, unflatten, update
 from .module import Object, structure_version
@@ -43,10 +45,14 @@ class Split:
         self.paths = tuple(path for path, _ in leaves)
         self.leaves = [leaf for _, leaf in leaves]  # Variables (or bare array attributes)
         self.by_node = [[j for j, p in enumerate(self.paths) if p[0] == k] for k in range(len(nodes))]
-        self._hash = hash((self.graphdef, self.paths))
+        self.node_leaves = [[self.leaves[j] for j in js] for js in self.by_node]
+        # equal structures share one (graphdef, paths) object, so comparing two Splits is cheap
+        self.structure = _structures.setdefault((self.graphdef, self.paths), (self.graphdef, self.paths))
+        self._hash = hash(self.structure)
 
-    def values(self):
-        return [v._value if isinstance(v, Variable) else v for v in self.leaves]
+    def node_values(self, k):
+        """The values of node k's leaves, as the transform passes them to JAX."""
+        return [v._value if isinstance(v, Variable) else v for v in self.node_leaves[k]]
 
     def write(self, j, value):
         leaf = self.leaves[j]
@@ -60,11 +66,10 @@ class Split:
         return self._hash
 
     def __eq__(self, other):
-        return self is other or (isinstance(other, Split) and self.graphdef == other.graphdef
-                                 and self.paths == other.paths)
+        return isinstance(other, Split) and self.structure is other.structure
 
 
-_cache = {}
+_cache, _structures = {}, {}
 
 
 def split_nodes(nodes):
@@ -90,14 +95,38 @@ class Lifted:
         return (self.treedef, self.positions, self.split) == (other.treedef, other.positions, other.split)
 
 
+_LEAF_TYPES = (jax.Array, np.ndarray, int, float, complex)
+
+
+@functools.lru_cache
+def _tuple_of_leaves(n):
+    return jax.tree.structure((0,) * n)
+
+
+def _flat_arguments(tree):
+    """`f(model, optimizer, x, y)`: a tuple of graph nodes and arrays needs no pytree walk."""
+    if type(tree) is not tuple:
+        return None
+    positions = []
+    for i, x in enumerate(tree):
+        if isinstance(x, (Object, Variable)):
+            positions.append(i)
+        elif not isinstance(x, _LEAF_TYPES):
+            return None
+    return tuple(positions)
+
+
 def lift(tree):
     """`tree` -> (the same tree with each graph node replaced by its values, Lifted)."""
-    leaves, treedef = jax.tree.flatten(tree, is_leaf=is_node)
-    positions = tuple(i for i, x in enumerate(leaves) if is_node(x))
+    positions = _flat_arguments(tree)
+    if positions is None:
+        leaves, treedef = jax.tree.flatten(tree, is_leaf=is_node)
+        positions = tuple(i for i, x in enumerate(leaves) if is_node(x))
+    else:
+        leaves, treedef = list(tree), _tuple_of_leaves(len(tree))
     split = split_nodes(tuple(leaves[i] for i in positions))
-    values = split.values()
     for k, i in enumerate(positions):
-        leaves[i] = [values[j] for j in split.by_node[k]]
+        leaves[i] = split.node_values(k)
     return treedef.unflatten(leaves), Lifted(treedef, positions, split)
 
 
@@ -210,12 +239,16 @@ def lower_out(result, lifted, write=True):
     False, for eval_shape); return `out`."""
     out_pure, updates, static = result
     split, static = lifted.split, static.value
+    if isinstance(static, Fast) and not static.order and not static.out_positions:
+        return out_pure  # nothing changed, no graph node in the output: the common case
     update_leaves = lifted.treedef.flatten_up_to(updates)
     update_values = [v for i in lifted.positions for v in update_leaves[i]]
     out_leaves = static.out_treedef.flatten_up_to(out_pure)
     if isinstance(static, Fast):
         for j, value in zip(static.order, update_values if write else ()):
             split.write(j, value)
+        if not static.out_positions:
+            return out_pure
         for i, old in zip(static.out_positions, static.markers):
             out_leaves[i] = split.objects[old]
         return static.out_treedef.unflatten(out_leaves)

@@ -17,8 +17,8 @@ import jax.numpy as jnp
 
 from .filters import to_predicate
 from .graph import state as state_of, update
-from .lift import Static, is_node, lift, lift_out, lower, lower_out
-from .module import Object
+from .lift import _LEAF_TYPES, _flat_arguments, is_node, lift, lift_out, lower, lower_out
+from .module import Object, structure_version
 from .variables import Param, Variable
 
 
@@ -56,25 +56,21 @@ class JitWrapped:
         self.static_argnums = _as_tuple(static_argnums)
         self.static_argnames = _as_tuple(static_argnames)
         self.out_shardings = out_shardings
-        # JAX sees `inner(key, *dynamic_args, **dynamic_kwargs)`: the key (static) holds the
-        # structure and the static arguments; user argument i moves to position 1 + i - (number
-        # of static arguments before it).
-        def position(i):
-            return 1 + i - sum(s < i for s in self.static_argnums)
-        options = dict(static_argnums=0, keep_unused=keep_unused, inline=inline,
-                       donate_argnums=tuple(position(i) for i in _as_tuple(donate_argnums)),
-                       donate_argnames=_as_tuple(donate_argnames))
-        if in_shardings is not None:
-            options["in_shardings"] = in_shardings
-        if device is not None:
-            options["device"] = device
-        if backend is not None:
-            options["backend"] = backend
-        self.jitted = jax.jit(self._inner, **options)
+        # JAX gets the dynamic arguments only: user argument i is at i - (static ones before it)
+        donate = tuple(i - sum(s < i for s in self.static_argnums) for i in _as_tuple(donate_argnums))
+        self.options = dict(keep_unused=keep_unused, inline=inline, donate_argnums=donate,
+                            donate_argnames=_as_tuple(donate_argnames))
+        self.options.update({k: v for k, v in dict(in_shardings=in_shardings, device=device,
+                                                    backend=backend).items() if v is not None})
+        self._by_key = {}  # one jax.jit per structure of the arguments (and static values)
+        self._last = None  # (structure version, Lifted, jitted) of the last plain call
 
     def _inner(self, key, *pure_args, **pure_kwargs):
         lifted, statics, static_kwargs = key
-        (args, kwargs), inner = lower((pure_args, pure_kwargs), lifted)
+        if pure_kwargs:
+            (args, kwargs), inner = lower((pure_args, pure_kwargs), lifted)
+        else:
+            (args, inner), kwargs = lower(pure_args, lifted), {}
         args = list(args)
         for i, value in statics:
             args.insert(i, value)
@@ -83,14 +79,53 @@ class JitWrapped:
             out = jax.lax.with_sharding_constraint(out, self.out_shardings)
         return lift_out(out, inner, lifted, only_changed=True)
 
-    def __call__(self, *args, **kwargs):
-        statics = tuple((i, args[i]) for i in self.static_argnums if i < len(args))
-        if statics:
+    def _prepare(self, args, kwargs):
+        statics = static_kwargs = ()
+        if self.static_argnums:
+            statics = tuple((i, args[i]) for i in self.static_argnums if i < len(args))
             args = tuple(a for i, a in enumerate(args) if i not in self.static_argnums)
-        static_kwargs = tuple(sorted((k, kwargs.pop(k)) for k in self.static_argnames if k in kwargs))
-        (pure_args, pure_kwargs), lifted = lift((args, kwargs))
+        if self.static_argnames:
+            static_kwargs = tuple(sorted((k, kwargs.pop(k)) for k in self.static_argnames if k in kwargs))
+        if kwargs:
+            (pure_args, pure_kwargs), lifted = lift((args, kwargs))
+        else:
+            (pure_args, lifted), pure_kwargs = lift(args), {}
+        key = (lifted, statics, static_kwargs)
+        jitted = self._by_key.get(key)
+        if jitted is None:
+            jitted = self._by_key[key] = jax.jit(functools.partial(self._inner, key), **self.options)
+        return jitted, pure_args, pure_kwargs, lifted
+
+    def _repeat_call(self, args):
+        """The common loop `step(model, optimizer, x, y)`: the same graph nodes in the same
+        places as last time, arrays elsewhere, and no graph structure changed since. Then the
+        last call's plan holds and only the Variables' values need reading."""
+        version, lifted, jitted = self._last
+        positions, nodes = lifted.positions, lifted.split.nodes
+        if version != structure_version[0] or len(args) != lifted.treedef.num_leaves:
+            return None
+        k = 0
+        for i, x in enumerate(args):
+            if k < len(positions) and positions[k] == i:
+                if x is not nodes[k]:
+                    return None
+                k += 1
+            elif not isinstance(x, _LEAF_TYPES):
+                return None
+        pure_args = list(args)
+        for k, i in enumerate(positions):
+            pure_args[i] = lifted.split.node_values(k)
+        return jitted, pure_args, {}, lifted
+
+    def __call__(self, *args, **kwargs):
+        plan = self._repeat_call(args) if self._last and not kwargs else None
+        if plan is None:
+            plan = self._prepare(args, kwargs)
+            if not (kwargs or self.static_argnums) and _flat_arguments(args) is not None:
+                self._last = (structure_version[0], plan[3], plan[0])
+        jitted, pure_args, pure_kwargs, lifted = plan
         try:
-            result = self.jitted((lifted, statics, static_kwargs), *pure_args, **pure_kwargs)
+            result = jitted(*pure_args, **pure_kwargs)
         except _TRACE_ERRORS as error:
             error.add_note(_TRACE_HINT)
             raise
@@ -100,8 +135,9 @@ class JitWrapped:
         return self if obj is None else functools.partial(self, obj)
 
     def lower(self, *args, **kwargs):
-        (pure_args, pure_kwargs), lifted = lift((args, kwargs))
-        return self.jitted.lower((lifted, (), ()), *pure_args, **pure_kwargs)
+        """`jax.jit(...).lower` for these arguments: inspect the compiled program."""
+        jitted, pure_args, pure_kwargs, _ = self._prepare(args, kwargs)
+        return jitted.lower(*pure_args, **pure_kwargs)
 
 
 def jit(fun=None, **options):
