@@ -20,6 +20,7 @@ from .nn.stochastic import Dropout
 from .rngs import RngStream, Rngs, reseed, restore_rngs, split_rngs
 from .state import State, as_pure, filter_state, merge_state, pure, split_state, to_pure_dict
 from . import metrics
+from .metrics import MultiMetric
 from .optimizer import OptArray, Optimizer, OptState, OptVariable
 from .transforms import (Carry, DiffState, cond, eval_shape, fori_loop, grad, jit, remat, scan, switch,
                          value_and_grad, vmap, while_loop)
