@@ -74,7 +74,6 @@ def variable_repr(v, indent=""):
 
 
 def object_repr(obj):
-    from .graph import _node_items
     from .module import Object, _TRACE_FLAG, _DATA_NAMES
     seen = set()
 
@@ -100,7 +99,7 @@ def object_repr(obj):
         seen.add(id(x))
         lines = [f"{type(x).__name__}({_count_comment(count_state(x))}"]
         # attributes in the order __init__ set them (as flax prints them); List items by index
-        items = vars(x).items() if type(x)._graph_items is Object._graph_items else _node_items(x)
+        items = vars(x).items() if type(x)._graph_items is Object._graph_items else x._graph_items()
         for key, value in items:
             if key in (_TRACE_FLAG, _DATA_NAMES):
                 continue

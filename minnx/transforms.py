@@ -225,8 +225,8 @@ def value_and_grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow
         argnums=argnums, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int, reduce_axes=reduce_axes))
 
 
-# -- transforms of a pure inner function, all alike: vmap, remat, eval_shape, cond, switch ----
-def _call_lifted(jax_transform, f, args, only_changed=True):
+# -- transforms of a pure inner function, all alike: vmap, remat, eval_shape, switch, cond -----
+def _call_lifted(jax_transform, f, args, only_changed=True, write=True):
     """Lift `args`, run `jax_transform(inner)` on them, write the changes back."""
     pure, lifted = lift(args)
 
@@ -234,122 +234,100 @@ def _call_lifted(jax_transform, f, args, only_changed=True):
         args_in, inner = lower(pure_args, lifted)
         return lift_out(f(*args_in), inner, lifted, only_changed=only_changed)
 
-    return lower_out(jax_transform(inner_fn)(*pure), lifted)
+    return lower_out(jax_transform(inner_fn)(*pure), lifted, write=write)
 
 
 def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_name=None,
          transform_metadata=None):
     """`jax.vmap` for functions of Modules. `in_axes` per argument: an int maps the argument
     (every Variable of a Module) along that axis, `None` broadcasts it."""
-    def transform(f, **_):
-        axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
-
-        @functools.wraps(f)
-        def wrapper(*args):
-            return _call_lifted(lambda g: jax.vmap(
-                g, in_axes=axes, out_axes=(out_axes, axes, None), axis_name=axis_name,
-                axis_size=axis_size, spmd_axis_name=spmd_axis_name), f, args)
-        return wrapper
-    return _decorator(transform, f, {})
+    axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
+    return _decorator(lambda f: functools.wraps(f)(lambda *args: _call_lifted(lambda g: jax.vmap(
+        g, in_axes=axes, out_axes=(out_axes, axes, None), axis_name=axis_name, axis_size=axis_size,
+        spmd_axis_name=spmd_axis_name), f, args)), f, {})
 
 
 def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None):
-    """`jax.checkpoint` (rematerialisation) for functions of Modules."""
-    def transform(f, **_):
-        @functools.wraps(f)
-        def wrapper(*args):
-            return _call_lifted(lambda g: jax.checkpoint(
-                g, prevent_cse=prevent_cse, static_argnums=static_argnums, policy=policy), f, args)
-        return wrapper
-    return _decorator(transform, f, {})
+    """`jax.checkpoint` (recompute activations in the backward pass) for functions of Modules."""
+    return _decorator(lambda f: functools.wraps(f)(lambda *args: _call_lifted(lambda g: jax.checkpoint(
+        g, prevent_cse=prevent_cse, static_argnums=static_argnums, policy=policy), f, args)), f, {})
 
 
 def eval_shape(f, *args, **kwargs):
-    """The output of `f(*args, **kwargs)` with shapes and dtypes only, nothing computed; the
-    arguments are not changed. `eval_shape(lambda: Model(rngs=Rngs(0)))` gives an abstract model."""
-    pure, lifted = lift(args)
-
-    def inner_fn(*pure_args):
-        args_in, inner = lower(pure_args, lifted)
-        return lift_out(f(*args_in, **kwargs), inner, lifted)
-
-    return lower_out(jax.eval_shape(inner_fn, *pure), lifted, write=False)
-
-
-def cond(pred, true_fun, false_fun, *operands):
-    """`jax.lax.cond` whose operands may be Modules; both branches may mutate them."""
-    return switch(jnp.asarray(pred, jnp.int32), (false_fun, true_fun), *operands)
+    """What `f(*args, **kwargs)` returns, with shapes and dtypes only: nothing is computed and
+    the arguments do not change. `eval_shape(lambda: Model(rngs=Rngs(0)))` is an abstract model."""
+    return _call_lifted(lambda g: functools.partial(jax.eval_shape, g),
+                        lambda *a: f(*a, **kwargs), args, write=False)
 
 
 def switch(index, branches, *operands):
-    """`jax.lax.switch` whose operands may be Modules."""
+    """`jax.lax.switch` whose operands may be Modules; every branch may mutate them."""
     pure, lifted = lift(operands)
 
     def branch(fn):
-        def run(pure_ops):
+        def run(*pure_ops):
             ops, inner = lower(pure_ops, lifted)
-            return lift_out(fn(*ops), inner, lifted, only_changed=False)
+            return lift_out(fn(*ops), inner, lifted)  # all values, so every branch returns alike
         return run
+    return lower_out(jax.lax.switch(index, [branch(b) for b in branches], *pure), lifted)
 
-    return lower_out(jax.lax.switch(index, [branch(b) for b in branches], pure), lifted)
+
+def cond(pred, true_fun, false_fun, *operands):
+    """`jax.lax.cond` whose operands may be Modules."""
+    return switch(jnp.asarray(pred, jnp.int32), (false_fun, true_fun), *operands)
 
 
-# -- loops: scan, fori_loop, while_loop ----------------------------------------------------
+# -- loops: scan, fori_loop, while_loop --------------------------------------------------------
 class Carry:
     """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
 
-def _check_structure(inner, lifted, where):
+def _values_now(inner, lifted, where):
+    """The inner objects' values after a loop body, which must keep every Module's structure."""
     graphdef, now = inner.current()
     if graphdef != lifted.split.graphdef:
         raise ValueError(
             f"minnx.{where}: the function changed the structure of a Module it was given (it set a new "
-            "attribute, replaced a layer or sowed a value). A loop body must keep every Module's shape: "
-            "create attributes before the loop, or change values only (`v[...] = ...`).")
+            "attribute, replaced a layer or sowed a value). A loop body may change values only "
+            "(`v[...] = ...`); create attributes before the loop.")
     return now
 
 
-def _node_values(tree, inner, lifted, now, where):
+def _as_values(tree, inner, lifted, now, where):
     """`tree` with each graph node (one of the inputs) replaced by the list of its values."""
     leaves, treedef = jax.tree.flatten(tree, is_leaf=is_node)
     roots = {id(r): k for k, r in enumerate(inner.roots)}
     for i, x in enumerate(leaves):
         if is_node(x):
             if id(x) not in roots:
-                raise ValueError(f"minnx.{where}: the carry may hold the Modules passed in, not new ones.")
+                raise ValueError(f"minnx.{where}: a loop carry may hold the Modules passed in, not new ones.")
             leaves[i] = [now[j] for j in lifted.split.by_node[roots[id(x)]]]
     return treedef.unflatten(leaves)
 
 
-def _nodes_back(tree, like, lifted, offset=0):
-    """Outside: write the value lists in `tree` into the caller's objects (shaped like `like`,
-    whose graph nodes are the lifted nodes from number `offset` on); return `like`'s objects."""
+def _write_back(tree, like, lifted):
+    """Outside: `like` (the caller's tree) with the value lists in `tree` written into its objects."""
     leaves, treedef = jax.tree.flatten(like, is_leaf=is_node)
-    values = treedef.flatten_up_to(tree)
-    k = offset
-    for i, x in enumerate(leaves):
+    numbers = {id(n): k for k, n in enumerate(lifted.split.nodes)}
+    for i, (x, values) in enumerate(zip(leaves, treedef.flatten_up_to(tree))):
         if is_node(x):
-            for j, value in zip(lifted.split.by_node[k], values[i]):
+            for j, value in zip(lifted.split.by_node[numbers[id(x)]], values):
                 lifted.split.write(j, value)
-            k += 1
         else:
-            leaves[i] = values[i]
+            leaves[i] = values
     return treedef.unflatten(leaves)
 
 
 def _carry_loop(loop, where, init_val, body_fun, cond_fun=None):
     pure, lifted = lift(init_val)
 
-    def body(*args):
+    def body(*args):  # (i, val) for fori_loop, (val,) for while_loop
         val, inner = lower(args[-1], lifted)
         out = body_fun(*args[:-1], val)
-        return _node_values(out, inner, lifted, _check_structure(inner, lifted, where), where)
+        return _as_values(out, inner, lifted, _values_now(inner, lifted, where), where)
 
-    def test(pure_val):
-        return cond_fun(lower(pure_val, lifted)[0])
-
-    final = loop(body, test, pure)
-    return _nodes_back(final, init_val, lifted)
+    final = loop(body, lambda pure_val: cond_fun(lower(pure_val, lifted)[0]), pure)
+    return _write_back(final, init_val, lifted)
 
 
 def fori_loop(lower_, upper, body_fun, init_val, *, unroll=None):
@@ -366,20 +344,16 @@ def while_loop(cond_fun, body_fun, init_val):
 
 def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False,
          in_axes=(Carry, 0), out_axes=(Carry, 0), transform_metadata=None):
-    """`jax.lax.scan` over functions of Modules. `in_axes` per argument: `Carry` (at most one),
-    an int (scanned over that axis: a Module's Variables are sliced, step by step) or None
+    """`jax.lax.scan` over functions of Modules. `in_axes`, one per argument: `Carry` (at most
+    one), an int (scanned over that axis; a Module's Variables are sliced step by step) or None
     (broadcast, unchanged). `out_axes`: `(Carry, axis)` when f returns `(carry, y)`, `Carry` when
     it returns the carry alone."""
-    def transform(f, **_):
-        @functools.wraps(f)
-        def wrapper(*args):
-            return _scan(f, args, in_axes, out_axes, length, reverse, unroll)
-        return wrapper
-    return _decorator(transform, f, {})
+    return _decorator(lambda f: functools.wraps(f)(
+        lambda *args: _scan(f, args, in_axes, out_axes, length, reverse, unroll)), f, {})
 
 
 def _split_out(out, out_axes):
-    """f's output -> (carry or None, ys, ys_axes)."""
+    """f's output (or, given the axes twice, the axes themselves) -> (carry, ys, ys_axes)."""
     if out_axes is Carry:
         return out, None, None
     if isinstance(out_axes, tuple) and out_axes and out_axes[0] is Carry:
@@ -389,57 +363,45 @@ def _split_out(out, out_axes):
     return None, out, out_axes
 
 
-def _scan(f, args, in_axes, out_axes, length, reverse, unroll):
-    axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
-    if len(axes) != len(args):
-        raise ValueError(f"minnx.scan: in_axes has {len(axes)} entries for {len(args)} arguments; give one "
-                         "per argument (Carry, an int, or None).")
-    carry_at = [i for i, a in enumerate(axes) if a is Carry]
-    if len(carry_at) > 1:
-        raise ValueError("minnx.scan: only one argument can be the Carry; put several in a tuple.")
-    pure, lifted = lift(args)
-    counts = [len(jax.tree.leaves(a, is_leaf=is_node)) for a in args]
-    first_node = [sum(1 for p in lifted.positions if p < sum(counts[:i])) for i in range(len(args))]
-    scanned = {i: a for i, a in enumerate(axes) if isinstance(a, int) and a is not Carry}
-    xs = {i: jax.tree.map(lambda x, a=a: jnp.moveaxis(x, a, 0), pure[i]) for i, a in scanned.items()}
-
-    def body(carry, xs):
-        step = list(pure)
-        if carry_at:
-            step[carry_at[0]] = carry
-        for i, x in xs.items():
-            step[i] = x
-        args_in, inner = lower(tuple(step), lifted)
-        out = f(*args_in)
-        now = _check_structure(inner, lifted, "scan")
-        for i, a in enumerate(axes):  # broadcast arguments must come out as they went in
-            if a is None:
-                for k in range(first_node[i], first_node[i] + _nodes_in(args[i])):
-                    if any(now[j] is not inner.values[j] for j in lifted.split.by_node[k]):
-                        raise ValueError(
-                            f"minnx.scan: argument {i} is broadcast (in_axes None), but the function changed "
-                            "its state. Pass it as the Carry, or scan over its Variables with an int axis.")
-        carry_out, ys, _ = _split_out(out, out_axes)
-        new_carry = _node_values(carry_out, inner, lifted, now, "scan") if carry_at else None
-        updates = {i: _node_values(args_in[i], inner, lifted, now, "scan") for i in scanned}
-        return new_carry, (ys, updates)
-
-    init = pure[carry_at[0]] if carry_at else None
-    carry, (ys, updates) = jax.lax.scan(body, init, xs, length=length, reverse=reverse, unroll=unroll)
-    for i, a in scanned.items():
-        _nodes_back(_move_axis(updates[i], 0, a), args[i], lifted, first_node[i])
-    if carry_at:
-        carry = _nodes_back(carry, args[carry_at[0]], lifted, first_node[carry_at[0]])
-    if out_axes is Carry:
-        return carry
-    _, _, ys_axes = _split_out(out_axes, out_axes)  # the axes split the way the outputs were
-    ys = jax.tree.map(lambda a, y: _move_axis(y, 0, a), ys_axes, ys)
-    return (carry, ys) if carry_at else ys
-
-
 def _move_axis(tree, source, destination):
     return jax.tree.map(lambda x: jnp.moveaxis(x, source, destination), tree)
 
 
-def _nodes_in(tree):
-    return sum(1 for x in jax.tree.leaves(tree, is_leaf=is_node) if is_node(x))
+def _scan(f, args, in_axes, out_axes, length, reverse, unroll):
+    axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+    carry_at = [i for i, a in enumerate(axes) if a is Carry]
+    if len(axes) != len(args) or len(carry_at) > 1:
+        raise ValueError(f"minnx.scan: in_axes {in_axes} does not fit {len(args)} arguments: give one entry "
+                         "per argument (Carry for at most one, an int, or None).")
+    pure, lifted = lift(args)
+    scanned = {i: a for i, a in enumerate(axes) if a is not Carry and a is not None}
+    xs = {i: _move_axis(pure[i], a, 0) for i, a in scanned.items()}
+
+    def body(carry, xs):
+        step = list(pure)
+        for i, x in [*xs.items(), *((c, carry) for c in carry_at)]:
+            step[i] = x
+        args_in, inner = lower(tuple(step), lifted)
+        out = f(*args_in)
+        now = _values_now(inner, lifted, "scan")
+        for i in (i for i, a in enumerate(axes) if a is None):  # broadcast: must stay as it was
+            after, before = (jax.tree.leaves(_as_values(args_in[i], inner, lifted, v, "scan"))
+                             for v in (now, inner.values))
+            if any(a is not b for a, b in zip(after, before)):
+                raise ValueError(
+                    f"minnx.scan: argument {i} is broadcast (in_axes None), but the function changed its "
+                    "state. Pass it as the Carry, or scan over its Variables with an int axis.")
+        carry_out, ys, _ = _split_out(out, out_axes)
+        new_carry = _as_values(carry_out, inner, lifted, now, "scan") if carry_at else None
+        return new_carry, (ys, {i: _as_values(args_in[i], inner, lifted, now, "scan") for i in scanned})
+
+    init = pure[carry_at[0]] if carry_at else None
+    carry, (ys, updates) = jax.lax.scan(body, init, xs, length=length, reverse=reverse, unroll=unroll)
+    for i, a in scanned.items():
+        _write_back(_move_axis(updates[i], 0, a), args[i], lifted)
+    if carry_at:
+        carry = _write_back(carry, args[carry_at[0]], lifted)
+    if out_axes is Carry:
+        return carry
+    ys = jax.tree.map(lambda a, y: _move_axis(y, 0, a), _split_out(out_axes, out_axes)[2], ys)
+    return (carry, ys) if carry_at else ys
