@@ -11,7 +11,7 @@ from .display import display
 from .filters import All, Any, Everything, Not, Nothing, OfType, PathContains, WithTag, to_predicate
 from .graph import (GraphDef, clone, flatten, graphdef, is_graph_node, iter_graph, merge, pop, split,
                     state, unflatten, update)
-from .module import Module, Object, data, is_data, iter_children, iter_modules, static
+from .module import Module, Object, data, iter_children, iter_modules
 from .nn import initializers  # noqa: F811
 from .nn.activations import *  # noqa: F401,F403
 from .nn.linear import Linear

@@ -74,7 +74,7 @@ def variable_repr(v, indent=""):
 
 
 def object_repr(obj):
-    from .module import Object, _TRACE_FLAG, _DATA_NAMES
+    from .module import Object, _TRACE_FLAG
     seen = set()
 
     def rep(x, indent):
@@ -101,7 +101,7 @@ def object_repr(obj):
         # attributes in the order __init__ set them (as flax prints them); List items by index
         items = vars(x).items() if type(x)._graph_items is Object._graph_items else x._graph_items()
         for key, value in items:
-            if key in (_TRACE_FLAG, _DATA_NAMES):
+            if key == _TRACE_FLAG:
                 continue
             name = f"{key}=" if isinstance(key, str) else f"[{key}]: "
             lines.append(f"{indent}  {name}{rep(value, indent + '  ')},")

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from .filters import to_predicate
-from .module import Object, _Hashable, touch
+from .module import Object, _Hashable, _is_node_or_variable, holds_state as _holds_state, touch
 from .state import State, split_by_filters
 from .variables import Variable
 
@@ -99,19 +99,6 @@ class _Applier:
 # -- walking a graph -----------------------------------------------------------------------
 def is_graph_node(x) -> bool:
     return isinstance(x, Object)
-
-
-def _is_node_or_variable(x):
-    return isinstance(x, (Object, Variable))
-
-
-def _holds_state(x):
-    """Graph nodes, Variables and arrays are state; so is any pytree (a list, a dict, an optax
-    state) that holds one of them. Everything else is static configuration."""
-    if isinstance(x, (Object, Variable, jax.Array, np.ndarray)):
-        return True
-    leaves = jax.tree.leaves(x, is_leaf=_is_node_or_variable)
-    return not (len(leaves) == 1 and leaves[0] is x) and any(map(_holds_state, leaves))
 
 
 def _key_name(k):

@@ -41,7 +41,7 @@ def test_each_file_has_a_docstring_and_only_public_jax(path):
 CORE_API = """Variable Param BatchStat Cache Intermediate RngState RngKey RngCount Module List Dict Sequential
 split merge update state graphdef pop clone merge_state split_state filter_state as_pure pure to_pure_dict
 GraphDef State All Any Not PathContains OfType Everything Nothing Rngs RngStream reseed split_rngs
-Linear Dropout BatchNorm relu gelu sigmoid softmax tanh display iter_graph iter_modules data static
+Linear Dropout BatchNorm relu gelu sigmoid softmax tanh display iter_graph iter_modules data
 initializers""".split()
 
 
