@@ -6,12 +6,13 @@ Everywhere the API takes a filter (`split`, `state`, `pop`, `grad(argnums=DiffSt
 - a Variable type, e.g. `Param` (matches that type and its subclasses),
 - a string: matches a Variable whose `tag` metadata is that string (as `RngState`s carry),
 - `...` or `True`: everything; `None` or `False`: nothing,
-- `All(f, g)`, `Any(f, g)`, `Not(f)`, `PathContains(key)`, `OfType(t)`,
+- `All(f, g)`, `Any(f, g)`, `Not(f)`, `PathContains(key)`, `OfType(t)`, `WithTag(tag)`,
 - a list or tuple of filters (any of them),
 - a function `(path, value) -> bool`.
 
 `to_predicate` turns each form into such a function.
 """
+from dataclasses import dataclass
 
 
 def to_predicate(filter):
@@ -28,91 +29,72 @@ def to_predicate(filter):
     if callable(filter):
         return filter
     raise TypeError(
-        f"minnx: unknown filter {filter!r} of type {type(filter).__name__}. A filter is a Variable "
-        "type (e.g. minnx.Param), a string tag, `...` (everything), True/False/None, a list or tuple "
-        "of filters, minnx.All/Any/Not/PathContains/OfType, or a function (path, value) -> bool."
-    )
+        f"minnx: unknown filter {filter!r} of type {type(filter).__name__}. A filter is a Variable type "
+        "(e.g. minnx.Param), a string tag, `...` (everything), True/False/None, a list or tuple of "
+        "filters, minnx.All/Any/Not/PathContains/OfType, or a function (path, value) -> bool.")
 
 
-class _Filter:
-    def __repr__(self):
-        args = ", ".join(repr(a) for a in getattr(self, "args", ()))
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.args == other.args
-
-    def __hash__(self):
-        return hash((type(self), self.args))
-
-
-class OfType(_Filter):
-    def __init__(self, type):
-        self.type = type
-        self.args = (type,)
+@dataclass(frozen=True)
+class OfType:
+    type: type
 
     def __call__(self, path, x):
-        return isinstance(x, self.type) or (
-            hasattr(x, "type") and isinstance(x.type, type) and issubclass(x.type, self.type))
+        return isinstance(x, self.type)
 
 
-class WithTag(_Filter):
-    def __init__(self, tag):
-        self.tag = tag
-        self.args = (tag,)
+@dataclass(frozen=True)
+class WithTag:
+    tag: str
 
     def __call__(self, path, x):
         return getattr(x, "tag", None) == self.tag
 
 
-class PathContains(_Filter):
-    def __init__(self, key, *, exact=True):
-        self.key = key
-        self.args = (key,)
-        self.exact = exact
+@dataclass(frozen=True)
+class PathContains:
+    key: object
 
     def __call__(self, path, x):
-        if self.exact:
-            return self.key in path
-        return any(str(self.key) in str(part) for part in path)
+        return self.key in path
 
 
-class All(_Filter):
+@dataclass(frozen=True, init=False)
+class All:
+    filters: tuple
+
     def __init__(self, *filters):
-        self.args = filters
-        self.predicates = [to_predicate(f) for f in filters]
+        object.__setattr__(self, "filters", filters)
 
     def __call__(self, path, x):
-        return all(p(path, x) for p in self.predicates)
+        return all(to_predicate(f)(path, x) for f in self.filters)
 
 
-class Any(_Filter):
+@dataclass(frozen=True, init=False)
+class Any:
+    filters: tuple
+
     def __init__(self, *filters):
-        self.args = filters
-        self.predicates = [to_predicate(f) for f in filters]
+        object.__setattr__(self, "filters", filters)
 
     def __call__(self, path, x):
-        return any(p(path, x) for p in self.predicates)
+        return any(to_predicate(f)(path, x) for f in self.filters)
 
 
-class Not(_Filter):
-    def __init__(self, filter):
-        self.args = (filter,)
-        self.predicate = to_predicate(filter)
+@dataclass(frozen=True)
+class Not:
+    filter: object
 
     def __call__(self, path, x):
-        return not self.predicate(path, x)
+        return not to_predicate(self.filter)(path, x)
 
 
-class Everything(_Filter):
-    args = ()
-
+@dataclass(frozen=True)
+class Everything:
     def __call__(self, path, x):
         return True
 
 
-class Nothing(_Filter):
-    args = ()
-
+@dataclass(frozen=True)
+class Nothing:
     def __call__(self, path, x):
         return False

@@ -165,11 +165,8 @@ def unflatten(graphdef, flat, reuse=None, built=None):
             if isinstance(leaf, Variable) and d.index not in reuse:
                 var = leaf  # like flax, merge puts the State's own Variable in the model
             else:
-                var = reuse.get(d.index, None)
-                var = d.type.__new__(d.type) if var is None else var
-                for name, value in (("_value", _value_of(leaf)), ("_meta", {k: v.value for k, v in d.metadata}),
-                                    ("_trace_copy", False)):
-                    object.__setattr__(var, name, value)
+                var = reuse[d.index] if d.index in reuse else d.type.__new__(d.type)
+                var.__dict__.update(_value=_value_of(leaf), _meta={k: v.value for k, v in d.metadata})
             built[d.index] = var
             return var
         obj = reuse.get(d.index)  # a NodeDef: create the object first (cycles may point back at it)

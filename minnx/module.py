@@ -123,7 +123,7 @@ def _pytree_unflatten(cls):
         # Inside a JAX trace this object is a throw-away copy: refuse mutations.
         traced = [x for x in children if isinstance(x, Variable) and isinstance(x.get_value(), jax.core.Tracer)]
         for var in traced:
-            object.__setattr__(var, "_trace_copy", True)
+            var.__dict__["_trace_copy"] = True
         if traced or any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(children)):
             object.__setattr__(obj, _TRACE_FLAG, True)
         return obj
