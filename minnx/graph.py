@@ -286,7 +286,7 @@ def iter_graph(node):
         if isinstance(x, Object):
             for key, value in x._graph_items():
                 yield from walk(value, path + (key,))
-        elif not isinstance(x, Variable) and _holds_state(x):
+        elif not isinstance(x, (Variable, jax.Array, np.ndarray)) and _holds_state(x):  # a pytree
             for keys, leaf in jax.tree_util.tree_flatten_with_path(x, is_leaf=_is_node_or_variable)[0]:
                 yield from walk(leaf, path + tuple(map(_key_name, keys)))
         yield path, x

@@ -46,10 +46,7 @@ class RngStream(Object):
 
     def fork(self, *, split=None):
         """A new, independent stream (drawn from this one)."""
-        key = self()
-        if split is not None:
-            key = jax.random.split(key, split)
-        return type(self)(key, tag=self.tag)
+        return type(self)(self() if split is None else jax.random.split(self(), split), tag=self.tag)
 
 
 class Rngs(Object):
@@ -68,10 +65,8 @@ class Rngs(Object):
 
     def _stream(self, name, error):
         streams = vars(self)
-        if name in streams:
-            return streams[name]
-        if "default" in streams:
-            return streams["default"]
+        if name in streams or "default" in streams:
+            return streams.get(name, streams.get("default"))
         raise error(f"minnx.Rngs has no stream '{name}' and no 'default' stream to fall back on. "
                     f"Create it with Rngs({name}=0) (or Rngs(0) for a default stream).")
 
@@ -100,31 +95,12 @@ class Rngs(Object):
 
     def fork(self, *, split=None):
         """New Rngs with independent streams drawn from these ones."""
-        if split is None:
-            split = {}
-        elif not isinstance(split, dict):
-            split = {...: split}
-        predicates = {filterlib.to_predicate(k): v for k, v in split.items()}
-        forked = {}
-        for name, stream in self.items():
-            n = next((v for p, v in predicates.items() if p((), stream)), None)
-            forked[name] = stream.fork(split=n)
-        return Rngs(**forked)
+        return Rngs(**{name: stream.fork(split=split) for name, stream in self.items()})
 
-    # random functions drawing from the default stream, e.g. rngs.normal((2, 3))
-    def _draw(fn):
-        @functools.wraps(fn)
-        def method(self, *args, **kwargs):
-            return fn(self.default(), *args, **kwargs)
-        return method
 
-    normal = _draw(jax.random.normal)
-    uniform = _draw(jax.random.uniform)
-    bernoulli = _draw(jax.random.bernoulli)
-    categorical = _draw(jax.random.categorical)
-    randint = _draw(jax.random.randint)
-    permutation = _draw(jax.random.permutation)
-    del _draw
+# random functions that draw from the default stream: rngs.normal((2, 3)), rngs.uniform(...), ...
+for _name in ("normal", "uniform", "bernoulli", "categorical", "randint", "permutation"):
+    setattr(Rngs, _name, lambda self, *args, _f=getattr(jax.random, _name), **kw: _f(self.default(), *args, **kw))
 
 
 def _streams(node, only=...):
@@ -153,27 +129,25 @@ def reseed(node, /, *, policy="scalars_only", **stream_keys):
             stream.count.set_value(jnp.zeros(key.shape, dtype=jnp.uint32))
 
 
-class _SplitBackups:
-    def __init__(self, backups):
-        self.backups = backups
+class SplitBackups(list):
+    """The keys split_rngs replaced; `with` restores them at the end of the block."""
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        restore_rngs(self.backups)
+        restore_rngs(self)
 
 
 def restore_rngs(backups):
-    for stream, key, count in getattr(backups, "backups", backups):
+    for stream, key, count in backups:
         stream.key.set_value(key)
         stream.count.set_value(count)
 
 
 def split_rngs(node=None, /, *, splits, only=..., squeeze=False):
-    """Split the streams inside `node` into `splits` keys (for vmap/scan), and put them
-    back afterwards. Use as a decorator (`@split_rngs(splits=5)`), or as
-    `with split_rngs(rngs, splits=5): ...`."""
+    """Split the streams inside `node` into `splits` keys (for vmap/scan), and put them back
+    afterwards. Use as a decorator (`@split_rngs(splits=5)`) or `with split_rngs(rngs, splits=5):`."""
     if node is None:
         def decorator(f):
             @functools.wraps(f)
@@ -182,32 +156,18 @@ def split_rngs(node=None, /, *, splits, only=..., squeeze=False):
                     return f(*args, **kwargs)
             return wrapper
         return decorator
-    backups = []
-    holder = node if isinstance(node, Object) else _Holder(node)
-    for path, stream in _streams(holder, only):
+    backups = SplitBackups()
+    for path, stream in _streams(node, only):
         if stream.key.shape != ():
-            where = "/".join(map(str, path[1:] if holder is not node else path))
+            where = "/".join(map(str, path[2:] if isinstance(node, tuple) else path))  # (args, kwargs)
             raise ValueError(
                 f"minnx.split_rngs: the stream at {where or 'the top'} already holds keys of shape "
                 f"{stream.key.shape}: it was split before (a layer created under split_rngs + vmap "
                 "keeps one key per layer). scan or vmap over that layer already gives each step its own "
                 "key, so leave out this split_rngs (flax 0.12 fails here too, inside jax.random.fold_in).")
-        key = stream()
+        key = jax.random.split(stream(), splits)
         backups.append((stream, stream.key[...], stream.count[...]))
-        key = jax.random.split(key, splits)
-        if squeeze:
-            key = key[0]
-        count_shape = stream.count.shape if squeeze else (
-            (splits,) if isinstance(splits, int) else tuple(splits)) + stream.count.shape
+        key = key[0] if squeeze else key
         stream.key.set_value(key)
-        stream.count.set_value(jnp.zeros(count_shape, dtype=jnp.uint32))
-    return _SplitBackups(backups)
-
-
-class _Holder(Object):
-    """Lets split_rngs walk the graph nodes inside plain args/kwargs."""
-
-    def __init__(self, tree):
-        nodes = jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, Object))
-        for i, n in enumerate(x for x in nodes if isinstance(x, Object)):
-            object.__setattr__(self, f"n{i:04d}", n)
+        stream.count.set_value(jnp.zeros(key.shape, dtype=jnp.uint32))
+    return backups
