@@ -118,7 +118,7 @@ def state_repr(state):
             return variable_repr(node) if isinstance(node, Variable) else _array_summary(node)
         if not len(node):
             return "{}"
-        inner = ",\n".join(f"{indent}  {k!r}: {rep(v, indent + '  ')}" for k, v in node.raw_mapping().items())
+        inner = ",\n".join(f"{indent}  {k!r}: {rep(v, indent + '  ')}" for k, v in node.items())
         return "{\n" + inner + f"\n{indent}}}"
 
     return f"State({rep(state, '')})"

@@ -17,7 +17,7 @@ import numpy as np
 
 from .filters import to_predicate
 from .module import Object, _Hashable, _is_node_or_variable, holds_state as _holds_state, touch
-from .state import State, split_by_filters
+from .state import State, _one_or_tuple, split_by_filters
 from .variables import Variable
 
 
@@ -214,8 +214,8 @@ def state(node, *filters):
     """The State of `node` (one per filter if filters are given). Leaves are the node's
     own Variables, so `state(model)['kernel'] is model.kernel`."""
     _, leaves = flatten(node)
-    out = [State.from_flat_path([(p, x) for p, x in leaves if to_predicate(f)(p, x)]) for f in filters or [...]]
-    return out[0] if len(out) == 1 else tuple(out)
+    return _one_or_tuple([State.from_flat_path([(p, x) for p, x in leaves if to_predicate(f)(p, x)])
+                          for f in filters or [...]])
 
 
 def graphdef(node):
@@ -263,8 +263,7 @@ def pop(node, *filters):
             delattr(parent, path[-1])
         else:
             del parent[path[-1]]
-    out = [State.from_flat_path(g) for g in groups]
-    return out[0] if len(out) == 1 else tuple(out)
+    return _one_or_tuple([State.from_flat_path(g) for g in groups])
 
 
 def clone(node):

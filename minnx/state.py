@@ -1,84 +1,55 @@
 """State: the arrays of a Module as a nested mapping, a JAX pytree.
 
-`split` returns a `State` whose keys follow attribute names (`state['linear']['kernel']`,
-or `state.linear.kernel`) and whose leaves are the Module's Variables. Because State is
-a pytree, `jax.jit`, `jax.grad` and `jax.tree.map` accept it directly. The helpers here
-work on States alone: `merge_state`, `split_state`, `filter_state`, `as_pure`,
-`to_pure_dict`.
+`split` returns a `State` whose keys follow attribute names (`state['linear']['kernel']`, or
+`state.linear.kernel`) and whose leaves are the Module's Variables. Because State is a pytree,
+`jax.jit`, `jax.grad` and `jax.tree.map` accept it directly. The helpers here work on States
+alone: `merge_state`, `split_state`, `filter_state`, `as_pure`, `to_pure_dict`.
 """
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 
 import jax
 
-from . import filters as filterlib
+from .filters import to_predicate
 from .variables import Variable
 
 
 def _sort_key(k):
-    return (not isinstance(k, int), str(k) if not isinstance(k, int) else k)
+    return (not isinstance(k, int), k if isinstance(k, int) else str(k))
 
 
-class State(MutableMapping):
-    """A nested mapping from attribute names to Variables (or raw arrays)."""
+class State(dict):
+    """A nested dict from attribute names to Variables (or raw arrays)."""
 
     def __init__(self, mapping=(), /):
-        items = mapping.items() if isinstance(mapping, Mapping) else mapping
-        object.__setattr__(self, "_mapping", {
-            k: State(v) if isinstance(v, Mapping) and not isinstance(v, State) else v
-            for k, v in items})
-
-    # -- mapping -------------------------------------------------------------
-    def __getitem__(self, key):
-        return self._mapping[key]
+        super().__init__()
+        for k, v in (mapping.items() if isinstance(mapping, Mapping) else mapping):
+            self[k] = v
 
     def __setitem__(self, key, value):
-        self._mapping[key] = State(value) if isinstance(value, dict) else value
-
-    def __delitem__(self, key):
-        del self._mapping[key]
-
-    def __iter__(self):
-        return iter(self._mapping)
-
-    def __len__(self):
-        return len(self._mapping)
+        super().__setitem__(key, State(value) if isinstance(value, Mapping) and not isinstance(value, State) else value)
 
     def __getattr__(self, name):
-        mapping = object.__getattribute__(self, "_mapping")
-        if name in mapping:
-            return mapping[name]
-        raise AttributeError(f"State has no key '{name}'; its keys are {list(mapping)}")
+        if name in self:
+            return self[name]
+        raise AttributeError(f"State has no key '{name}'; its keys are {list(self)}")
 
     def __setattr__(self, name, value):
         self[name] = value
 
-    def raw_mapping(self):
-        return self._mapping
-
-    # -- flat views --------------------------------------------------------------
     def flat_state(self):
         """A list of `(path, leaf)` pairs, depth first in sorted key order."""
-        out = []
-
-        def walk(prefix, node):
-            for k in sorted(node._mapping, key=_sort_key):
-                v = node._mapping[k]
-                if isinstance(v, State):
-                    walk(prefix + (k,), v)
-                else:
-                    out.append((prefix + (k,), v))
-        walk((), self)
-        return out
+        return [((k, *path), leaf) for k in sorted(self, key=_sort_key)
+                for path, leaf in (self[k].flat_state() if isinstance(self[k], State) else [((), self[k])])]
 
     @classmethod
     def from_flat_path(cls, flat):
-        root = {}
+        root = cls()
         for path, leaf in flat:
             node = root
             for k in path[:-1]:
-                node = node.setdefault(k, {})
+                node = dict.setdefault(node, k, State())
             node[path[-1]] = leaf
-        return cls(root)
+        return root
 
     def to_pure_dict(self):
         return to_pure_dict(self)
@@ -93,81 +64,61 @@ class State(MutableMapping):
         return merge_state(self, state, *states)
 
     def replace_by_pure_dict(self, pure_dict):
-        """Put the raw arrays of `pure_dict` into this State's Variables."""
+        """Put the raw arrays of `pure_dict` into this State, in new Variables of the same types."""
         flat = dict(State(pure_dict).flat_state())
         for path, leaf in self.flat_state():
             if path in flat:
                 node = self
                 for k in path[:-1]:
                     node = node[k]
-                if isinstance(leaf, Variable):
-                    node[path[-1]] = leaf.replace(flat[path])
-                else:
-                    node[path[-1]] = flat[path]
+                node[path[-1]] = leaf.replace(flat[path]) if isinstance(leaf, Variable) else flat[path]
 
     def __repr__(self):
         from .display import state_repr
         return state_repr(self)
 
-    def __eq__(self, other):
-        return isinstance(other, State) and self.flat_state() == other.flat_state()
 
-    __hash__ = None
-
-
-def _state_flatten(state):
-    keys = tuple(sorted(state._mapping, key=_sort_key))
-    return [(jax.tree_util.DictKey(k), state._mapping[k]) for k in keys], keys
-
-
-def _state_unflatten(keys, children):
-    new = State.__new__(State)
-    object.__setattr__(new, "_mapping", dict(zip(keys, children)))
-    return new
-
-
-jax.tree_util.register_pytree_with_keys(State, _state_flatten, _state_unflatten)
+jax.tree_util.register_pytree_with_keys(
+    State, lambda s: ([(jax.tree_util.DictKey(k), s[k]) for k in sorted(s, key=_sort_key)],
+                      tuple(sorted(s, key=_sort_key))),
+    lambda keys, children: State(zip(keys, children)))
 
 
 def split_by_filters(flat, filters, where="split"):
     """Route each `(path, leaf)` to the first filter that matches it."""
-    predicates = [filterlib.to_predicate(f) for f in filters]
+    predicates = [to_predicate(f) for f in filters]
     groups = [[] for _ in filters]
     for path, leaf in flat:
-        for i, predicate in enumerate(predicates):
-            if predicate(path, leaf):
-                groups[i].append((path, leaf))
-                break
-        else:
+        i = next((i for i, p in enumerate(predicates) if p(path, leaf)), None)
+        if i is None:
             raise ValueError(
                 f"minnx.{where}: the filters {filters!r} do not match {'/'.join(map(str, path))} "
                 f"({type(leaf).__name__}). Add a filter for it, or end the list with `...` to collect "
                 "everything else.")
+        groups[i].append((path, leaf))
     return groups
+
+
+def _one_or_tuple(states):
+    return states[0] if len(states) == 1 else tuple(states)
 
 
 def filter_state(state, first, /, *filters):
     """Keep only the leaves matching the filters (one State per filter)."""
-    all_filters = (first, *filters)
-    predicates = [filterlib.to_predicate(f) for f in all_filters]
     flat = state.flat_state()
-    out = [State.from_flat_path([(p, x) for p, x in flat if pred(p, x)]) for pred in predicates]
-    return out[0] if len(out) == 1 else tuple(out)
+    return _one_or_tuple([State.from_flat_path([(p, x) for p, x in flat if to_predicate(f)(p, x)])
+                          for f in (first, *filters)])
 
 
 def split_state(state, first, /, *filters):
     """Partition a State by filters: every leaf goes to the first filter that matches."""
-    groups = split_by_filters(state.flat_state(), (first, *filters), "split_state")
-    out = [State.from_flat_path(g) for g in groups]
-    return out[0] if len(out) == 1 else tuple(out)
+    return _one_or_tuple([State.from_flat_path(g) for g in
+                          split_by_filters(state.flat_state(), (first, *filters), "split_state")])
 
 
 def merge_state(state, /, *states):
     """One State from several (later ones win where paths repeat)."""
-    flat = {}
-    for s in (state, *states):
-        flat.update(State(s).flat_state() if not isinstance(s, State) else s.flat_state())
-    return State.from_flat_path(flat.items())
+    return State.from_flat_path({p: x for s in (state, *states) for p, x in State(s).flat_state()}.items())
 
 
 def as_pure(tree):
@@ -181,8 +132,5 @@ pure = as_pure
 
 def to_pure_dict(state):
     """Nested plain dicts of raw arrays: the shape checkpoint libraries like."""
-    def convert(node):
-        if isinstance(node, State):
-            return {k: convert(v) for k, v in node._mapping.items()}
-        return node.get_value() if isinstance(node, Variable) else node
-    return convert(state)
+    return {k: to_pure_dict(v) if isinstance(v, State) else v.get_value() if isinstance(v, Variable) else v
+            for k, v in state.items()}
