@@ -45,9 +45,6 @@ class List(Module, MutableSequence):
     def __len__(self):
         return len(self._items)
 
-    def __iter__(self):
-        return iter(self._items)
-
     def insert(self, i, value):
         touch()
         self._items.insert(i, value)
@@ -61,10 +58,9 @@ class Dict(Module, MutableMapping):
             setattr(self, key, value)
 
     def __getitem__(self, key):
-        try:
-            return vars(self)[key]
-        except KeyError:
-            raise KeyError(key) from None
+        if key not in vars(self) or key.startswith("_minnx"):
+            raise KeyError(key)
+        return vars(self)[key]
 
     def __setitem__(self, key, value):
         setattr(self, key, value)
@@ -78,18 +74,6 @@ class Dict(Module, MutableMapping):
     def __len__(self):
         return sum(1 for _ in self)
 
-    def __contains__(self, key):
-        return key in vars(self)
-
-    def keys(self):
-        return list(self)
-
-    def values(self):
-        return [self[k] for k in self]
-
-    def items(self):
-        return [(k, self[k]) for k in self]
-
 
 class Sequential(Module):
     """Calls its layers one after the other, like `torch.nn.Sequential`."""
@@ -98,8 +82,7 @@ class Sequential(Module):
         self.layers = List(fns)
 
     def __call__(self, *args, **kwargs):
-        output = None
-        for i, layer in enumerate(self.layers):
-            output = layer(*args, **kwargs) if i == 0 else layer(*args)
-            args = output if isinstance(output, tuple) else (output,)
+        for layer in self.layers:
+            output = layer(*args, **kwargs)
+            args, kwargs = (output if isinstance(output, tuple) else (output,)), {}
         return output
