@@ -30,24 +30,16 @@ def _array_summary(x):
             f" nonzero:{np.count_nonzero(a)}>")
 
 
-def _size(x):
-    size = getattr(x, "size", 0)
-    dtype = getattr(x, "dtype", None)
-    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-        return size, size * 8  # a threefry key is two uint32
-    nbytes = size * np.dtype(dtype).itemsize if dtype is not None else 0
-    return size, nbytes
-
-
 def count_state(node):
     """`{'Param': (numbers, bytes), ...}` for all Variables in the graph, each once."""
     from .graph import flatten
     counts = {}
     for _, leaf in flatten(node)[1]:
         name = "RngState" if isinstance(leaf, RngState) else type(leaf).__name__
-        n, b = _size(leaf.get_value() if isinstance(leaf, Variable) else leaf)
-        total = counts.get(name, (0, 0))
-        counts[name] = (total[0] + n, total[1] + b)
+        for x in jax.tree.leaves(leaf.get_value() if isinstance(leaf, Variable) else leaf):
+            key = jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)  # a threefry key is two uint32
+            n, b = counts.get(name, (0, 0))
+            counts[name] = (n + x.size, b + x.size * (8 if key else np.dtype(x.dtype).itemsize))
     return counts
 
 

@@ -15,14 +15,7 @@ class MetricState(Variable):
 
 
 class Metric(Object):
-    def reset(self):
-        raise NotImplementedError
-
-    def update(self, **kwargs):
-        raise NotImplementedError
-
-    def compute(self):
-        raise NotImplementedError
+    """Base class: `update(**kwargs)`, `compute()`, `reset()`."""
 
 
 class Average(Metric):
@@ -34,23 +27,16 @@ class Average(Metric):
         self.count = MetricState(jnp.array(0, dtype=jnp.int32))
 
     def reset(self):
-        self.total[...] = jnp.array(0, dtype=jnp.float32)
-        self.count[...] = jnp.array(0, dtype=jnp.int32)
+        self.total[...], self.count[...] = jnp.zeros_like(self.total[...]), jnp.zeros_like(self.count[...])
 
     def update(self, mask=None, **kwargs):
         if self.argname not in kwargs:
             raise TypeError(f"minnx.metrics.{type(self).__name__}.update expected the keyword argument "
                             f"'{self.argname}', got {sorted(kwargs) or 'none'}.")
-        values = kwargs[self.argname]
-        if isinstance(values, (int, float)):
-            self.total[...] += values
-            self.count[...] += 1
-        elif mask is None:
-            self.total[...] += values.sum()
-            self.count[...] += values.size
-        else:
-            self.total[...] += (values * mask.astype(values.dtype)).sum()
-            self.count[...] += mask.sum().astype(self.count.dtype)
+        values = jnp.asarray(kwargs[self.argname])
+        mask = jnp.ones(values.shape, values.dtype) if mask is None else mask.astype(values.dtype)
+        self.total[...] += (values * mask).sum()
+        self.count[...] += mask.sum().astype(jnp.int32)
 
     def compute(self):
         return self.total[...] / self.count[...]
@@ -64,13 +50,13 @@ class Accuracy(Average):
         super().__init__(*args, **kwargs)
 
     def update(self, *, logits, labels, mask=None, **_):
-        if self.threshold is not None:
-            return super().update(values=(logits >= self.threshold) == (labels > 0), mask=mask)
-        if logits.ndim != labels.ndim + 1:
+        if self.threshold is None and logits.ndim != labels.ndim + 1:
             raise ValueError(
-                f"minnx.metrics.Accuracy expected logits with one more axis than labels (batch, classes) vs "
-                f"(batch,), got shapes {logits.shape} and {labels.shape}. Pass integer class labels, not one-hot.")
-        super().update(values=logits.argmax(axis=-1) == labels.astype(jnp.int32), mask=mask)
+                f"minnx.metrics.Accuracy expected logits with one more axis than labels ((batch, classes) vs "
+                f"(batch,)), got shapes {logits.shape} and {labels.shape}. Pass integer labels, not one-hot.")
+        correct = ((logits >= self.threshold) == (labels > 0) if self.threshold is not None
+                   else logits.argmax(axis=-1) == labels.astype(jnp.int32))
+        super().update(values=correct, mask=mask)
 
 
 class MultiMetric(Metric):
