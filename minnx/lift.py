@@ -82,17 +82,11 @@ def split_nodes(nodes):
     return split
 
 
-class Lifted:
+class Lifted(NamedTuple):
     """Where the graph nodes sat in a pytree of arguments, and their Split."""
-
-    def __init__(self, treedef, positions, split):
-        self.treedef, self.positions, self.split = treedef, positions, split
-
-    def __hash__(self):
-        return hash((self.treedef, self.positions, self.split))
-
-    def __eq__(self, other):
-        return (self.treedef, self.positions, self.split) == (other.treedef, other.positions, other.split)
+    treedef: Any
+    positions: tuple
+    split: Split
 
 
 _LEAF_TYPES = (jax.Array, np.ndarray, int, float, complex)
@@ -130,15 +124,14 @@ def lift(tree):
     return treedef.unflatten(leaves), Lifted(treedef, positions, split)
 
 
-class Inner:
+class Inner(NamedTuple):
     """The fresh objects built inside a transform, and the values they started from."""
-
-    def __init__(self, roots, built, values):
-        self.roots, self.built, self.values = roots, built, values
+    roots: tuple
+    built: dict
+    values: list
 
     def current(self):
-        """The values of the inner objects' leaves now, in the Split's order, checking that
-        the graph kept its structure."""
+        """The GraphDef of the inner objects now, and their leaves' values."""
         graphdef, leaves = flatten(self.roots)
         return graphdef, [v._value if isinstance(v, Variable) else v for _, v in leaves]
 

@@ -134,11 +134,6 @@ class JitWrapped:
     def __get__(self, obj, objtype=None):  # `@minnx.jit` on a method
         return self if obj is None else functools.partial(self, obj)
 
-    def lower(self, *args, **kwargs):
-        """`jax.jit(...).lower` for these arguments: inspect the compiled program."""
-        jitted, pure_args, pure_kwargs, _ = self._prepare(args, kwargs)
-        return jitted.lower(*pure_args, **pure_kwargs)
-
 
 def jit(fun=None, **options):
     """`jax.jit` for functions of Modules: `@minnx.jit` or `minnx.jit(f, static_argnums=...)`.
@@ -155,8 +150,7 @@ class DiffState(NamedTuple):
 
 
 def _diff_input(arg, filter):
-    """What JAX differentiates for one argument: each graph node becomes the State of the
-    Variables the filter selects; arrays stay arrays."""
+    """What JAX differentiates: each graph node as the State of the Variables `filter` selects."""
     return jax.tree.map(lambda x: state_of(x, filter) if isinstance(x, Object) else x, arg, is_leaf=is_node)
 
 
@@ -165,16 +159,13 @@ def _put(arg, diff):
     def put(x, d):
         if isinstance(x, Object):
             update(x, d)
-            return x
-        if isinstance(x, Variable):
-            x.set_value(d.get_value())
-            return x
-        return d
+        elif isinstance(x, Variable):
+            x.set_value(d)
+        return x if is_node(x) else d
     return jax.tree.map(put, arg, diff, is_leaf=is_node)
 
 
 def _autodiff(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, with_value):
-    del reduce_axes  # accepted for flax's signature; JAX no longer takes it
     single = isinstance(argnums, (int, DiffState))
     specs = [a if isinstance(a, DiffState) else DiffState(a, Param) for a in ((argnums,) if single else argnums)]
     for spec in specs:
@@ -182,30 +173,23 @@ def _autodiff(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, with_
 
     @functools.wraps(f)
     def wrapper(*args):
-        for spec in specs:
-            if spec.argnum >= len(args):
-                raise TypeError(f"minnx.grad: argnums asks for argument {spec.argnum}, but the function "
-                                f"was called with {len(args)} positional argument(s).")
+        if max(s.argnum for s in specs) >= len(args):
+            raise TypeError(f"minnx.grad: argnums {argnums} asks for more than the {len(args)} positional "
+                            "argument(s) the function was called with.")
         pure, lifted = lift(args)
-        diff = tuple(_diff_input(args[s.argnum], s.filter) for s in specs)
 
         def pure_fn(diff, pure):
             args_in, inner = lower(pure, lifted)
             args_in = list(args_in)
             for spec, d in zip(specs, diff):
                 args_in[spec.argnum] = _put(args_in[spec.argnum], d)
-            out = f(*args_in)
-            value, aux = out if has_aux else (out, None)
+            value, aux = f(*args_in) if has_aux else (f(*args_in), None)
             return value, lift_out(aux, inner, lifted, only_changed=True)
 
-        transform = jax.value_and_grad if with_value else jax.grad
-        result = transform(pure_fn, has_aux=True, holomorphic=holomorphic, allow_int=allow_int)(diff, pure)
-        if with_value:
-            (value, packed), grads = result
-        else:
-            grads, packed = result
-        aux = lower_out(packed, lifted)
-        grads = grads[0] if single else grads
+        diff = tuple(_diff_input(args[s.argnum], s.filter) for s in specs)
+        (value, packed), grads = jax.value_and_grad(pure_fn, has_aux=True, holomorphic=holomorphic,
+                                                    allow_int=allow_int)(diff, pure)
+        aux, grads = lower_out(packed, lifted), grads[0] if single else grads
         if with_value:
             return ((value, aux) if has_aux else value), grads
         return (grads, aux) if has_aux else grads
