@@ -1,4 +1,4 @@
-"""Containers: List and Dict hold sub-Modules (or arrays) as state; Sequential chains layers.
+"""Containers: List and Dict hold sub-Modules (or arrays) as state.
 
 A plain Python list of layers is refused as an attribute (it would be static; see
 module.py). `List` is a real list whose items are graph children, so `split` finds
@@ -73,16 +73,3 @@ class Dict(Module, MutableMapping):
 
     def __len__(self):
         return sum(1 for _ in self)
-
-
-class Sequential(Module):
-    """Calls its layers one after the other, like `torch.nn.Sequential`."""
-
-    def __init__(self, *fns):
-        self.layers = List(fns)
-
-    def __call__(self, *args, **kwargs):
-        for layer in self.layers:
-            output = layer(*args, **kwargs)
-            args, kwargs = (output if isinstance(output, tuple) else (output,)), {}
-        return output

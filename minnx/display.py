@@ -73,12 +73,6 @@ def object_repr(obj):
         if isinstance(x, Variable):
             return variable_repr(x)
         if not isinstance(x, Object):
-            if isinstance(x, (list, tuple, dict)) and any(isinstance(v, (Variable, Object)) for v in
-                                                          (x.values() if isinstance(x, dict) else x)):
-                items = x.items() if isinstance(x, dict) else enumerate(x)
-                inner = "".join(f"{indent}  {k!r}: {rep(v, indent + '  ')},\n" for k, v in items)
-                o, c = ("{", "}") if isinstance(x, dict) else ("[", "]") if isinstance(x, list) else ("(", ")")
-                return f"{o}\n{inner}{indent}{c}"
             if hasattr(x, "shape") and hasattr(x, "dtype"):
                 return _array_summary(x)
             if isinstance(x, type) and hasattr(x, "dtype"):

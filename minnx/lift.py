@@ -12,10 +12,9 @@ arrays only, so every NNX transform does the same three steps around the JAX one
 3. `lower_out` (outside): write the new values into the caller's own objects (an `update`),
    and turn graph nodes the function returned into objects.
 
-It is the split / merge / update a learner writes by hand around `jax.jit` (notebook 4), done
-at every boundary. Splitting walks the whole graph in Python, which is slow next to a jitted
-call; `split_nodes` therefore remembers its last walk of the same objects and reuses it while
-no graph structure anywhere has changed (see `module.structure_version`).
+It is the split / merge / update a learner writes by hand around `jax.jit` (notebook 4). Walking
+the graph in Python is slow next to a jitted call, so `split_nodes` reuses its last walk of the
+same objects while no graph structure has changed (see `module.structure_version`).
 """
 import functools
 from typing import Any, NamedTuple

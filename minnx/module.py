@@ -1,23 +1,18 @@
 """Module: a plain Python object whose arrays live in Variables.
 
-`Object` is the base of every graph node in minnx (Modules, Rngs, Optimizer, List/Dict).
-Three ideas live here:
-
-1. *Attributes are state or static.* Variables, arrays, other Objects, and any list, dict or
-   pytree that holds them are state: `split` extracts them. Everything else (ints, strings,
-   functions) is static configuration that goes into the GraphDef. As in flax 0.12, a plain
-   list of Modules is refused, because a learner would expect it to be state: use `List`,
-   `Dict` or `data(...)`.
-2. *Objects are JAX pytrees* (as in flax 0.12), so `jax.tree.map(f, model)` works. A plain
-   `jax.jit` gets a *copy*: minnx refuses a mutation made to such a copy instead of losing it.
-3. *The graph protocol*: `_graph_items`, `_graph_get`, `_graph_set`. The graph functions
-   (split, merge, update) use only these, so `List` overrides them.
+`Object` is the base of every graph node (Modules, Rngs, Optimizer, List/Dict). Three ideas:
+1. *Attributes are state or static.* Variables, arrays, Objects, and any pytree holding them are
+   state: `split` extracts them. The rest (ints, strings, functions) is static configuration in
+   the GraphDef. As in flax 0.12, a plain list of Modules is refused: use `List` or `data(...)`.
+2. *Objects are JAX pytrees*, so `jax.tree.map(f, model)` works. A plain `jax.jit` gets a copy:
+   minnx refuses a mutation made to that copy instead of losing it.
+3. *The graph protocol*: split, merge and update use only `_graph_items/_get/_set`.
 """
 import jax
 import numpy as np
 
 from .filters import to_predicate
-from .variables import Variable, lost_mutation_error, variable_type_from_name
+from .variables import Variable, lost_mutation_error
 
 _TRACE_FLAG = "_minnx_trace_copy"
 
@@ -184,8 +179,6 @@ class Module(Object):
         """Keep an intermediate value: `self.<name>` becomes `variable_type((value,))`, and later
         calls append to the tuple. Read them with `minnx.state(model, Intermediate)` or take them
         out with `minnx.pop(model, Intermediate)`."""
-        if isinstance(variable_type, str):
-            variable_type = variable_type_from_name(variable_type)
         current = self.__dict__.get(name)
         if current is None:
             setattr(self, name, variable_type(reduce_fn(init_fn(), value)))

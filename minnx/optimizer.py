@@ -15,16 +15,9 @@ from .state import State, as_pure
 from .variables import Variable
 
 
-class OptState(Variable):
-    """Optimizer state (the step counter, and the base of the two below)."""
-
-
-class OptArray(OptState):
-    """An optax state leaf that is a bare array (a step count inside adam, say)."""
-
-
-class OptVariable(OptState):
-    """An optax state leaf shaped like a parameter (adam's mu and nu)."""
+class OptState(Variable): """Optimizer state (the step counter, and the base of the two below)."""
+class OptArray(OptState): """An optax state leaf that is a bare array (a step count inside adam, say)."""
+class OptVariable(OptState): """An optax state leaf shaped like a parameter (adam's mu and nu)."""
 
 
 def to_opt_state(tree):

@@ -146,43 +146,11 @@ def _register(cls):
 _register(Variable)
 
 
-class Param(Variable):
-    """A trainable parameter (what `torch.nn.Parameter` is in PyTorch)."""
-
-
-class BatchStat(Variable):
-    """A running statistic, like BatchNorm's mean and var (a PyTorch *buffer*)."""
-
-
-class Cache(Variable):
-    """A cache, e.g. the key/value cache of autoregressive attention."""
-
-
-class Intermediate(Variable):
-    """An intermediate value kept for inspection (what `Module.sow` stores)."""
-
-
-class Perturbation(Intermediate):
-    """An intermediate used to take gradients with respect to activations."""
-
-
-class RngState(Variable):
-    """Random-number state held by an RngStream."""
-
-
-class RngKey(RngState):
-    """The key of an RngStream."""
-
-
-class RngCount(RngState):
-    """How many keys an RngStream has given out."""
-
-
-_BY_NAME = {}
-
-
-def variable_type_from_name(name: str) -> type:
-    """`sow('intermediates', ...)`: a collection name, as Linen used them, becomes a Variable type."""
-    if name not in _BY_NAME:
-        _BY_NAME[name] = type(name, (Variable,), {})
-    return _BY_NAME[name]
+# The Variable types, by what their value is for. Filters select state by these types.
+class Param(Variable): """A trainable parameter (what `torch.nn.Parameter` is in PyTorch)."""
+class BatchStat(Variable): """A running statistic, like BatchNorm's mean and var (a PyTorch *buffer*)."""
+class Cache(Variable): """A cache, e.g. the key/value cache of autoregressive attention."""
+class Intermediate(Variable): """An intermediate value kept for inspection (what `Module.sow` stores)."""
+class RngState(Variable): """Random-number state held by an RngStream."""
+class RngKey(RngState): """The key of an RngStream."""
+class RngCount(RngState): """How many keys an RngStream has given out."""

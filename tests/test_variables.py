@@ -92,7 +92,7 @@ def test_non_array_values():
 
 
 @pytest.mark.parametrize("name", ["Param", "BatchStat", "Cache", "Intermediate", "RngState", "RngKey",
-                                  "RngCount", "Variable", "Perturbation"])
+                                  "RngCount", "Variable"])
 def test_variable_types_exist_with_flax_names(name):
     from flax import nnx
     ours, theirs = getattr(minnx, name), getattr(nnx, name)
