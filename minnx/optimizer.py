@@ -45,11 +45,7 @@ class Optimizer(Object):
         updates, new_opt_state = self.tx.update(as_pure(grads), as_pure(self.opt_state), params,
                                                 **as_pure(kwargs))
         update_graph(model, optax.apply_updates(params, updates))
-        for var, value in zip(_variables(self.opt_state), jax.tree.leaves(new_opt_state)):
-            var.set_value(value)
+        jax.tree.map(lambda var, value: var.set_value(value), self.opt_state, new_opt_state,
+                     is_leaf=lambda x: isinstance(x, Variable))
         self.step[...] += 1
         return updates
-
-
-def _variables(tree):
-    return jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, Variable))

@@ -97,21 +97,21 @@ class JitWrapped:
         return jitted, pure_args, pure_kwargs, lifted
 
     def _repeat_call(self, args):
-        """The common loop `step(model, optimizer, x, y)`: the same graph nodes in the same
-        places as last time, arrays elsewhere, and no graph structure changed since. Then the
-        last call's plan holds and only the Variables' values need reading."""
+        """The common loop `step(model, optimizer, x, y)`: the same graph nodes in the same places
+        as last time, arrays elsewhere, and no graph structure changed since. Then the last call's
+        plan holds and only the Variables' values need reading."""
         version, lifted, jitted = self._last
         positions, nodes = lifted.positions, lifted.split.nodes
         if version != structure_version[0] or len(args) != lifted.treedef.num_leaves:
             return None
         k = 0
-        for i, x in enumerate(args):
-            if k < len(positions) and positions[k] == i:
-                if x is not nodes[k]:
-                    return None
+        for i, x in enumerate(args):  # written out as a loop: this runs on every call, and is fast
+            if k < len(positions) and positions[k] == i and x is nodes[k]:
                 k += 1
             elif not isinstance(x, _LEAF_TYPES):
                 return None
+        if k != len(positions):
+            return None
         pure_args = list(args)
         for k, i in enumerate(positions):
             pure_args[i] = lifted.split.node_values(k)
