@@ -1,9 +1,8 @@
 """Containers: List and Dict hold sub-Modules (or arrays) as state.
 
-A plain Python list of layers is refused as an attribute (it would be static; see
-module.py). `List` is a real list whose items are graph children, so `split` finds
-them under integer keys: `state['layers'][0]['kernel']`. As in flax, List and Dict
-are Modules themselves, with the methods of Python's list and dict.
+A plain Python list of layers is refused as an attribute (see module.py). A `List`'s items are
+graph children, under integer keys: `state['layers'][0]['kernel']`. As in flax, List and Dict
+are Modules, with the methods of Python's list and dict.
 """
 from collections.abc import MutableMapping, MutableSequence
 
@@ -24,12 +23,11 @@ class List(Module, MutableSequence):
 
     def _graph_set(self, key, value):
         touch()
-        if "_items" not in self.__dict__:
-            object.__setattr__(self, "_items", [])
-        if key == len(self._items):
-            self._items.append(value)
+        items = self.__dict__.setdefault("_items", [])
+        if key == len(items):
+            items.append(value)
         else:
-            self._items[key] = value
+            items[key] = value
 
     def __getitem__(self, i):
         return List(self._items[i]) if isinstance(i, slice) else self._items[i]

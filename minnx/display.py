@@ -51,16 +51,12 @@ def _fmt_bytes(b):
 
 
 def _count_comment(counts):
-    if not counts:
-        return ""
-    parts = [f"{k}: {n:,} ({_fmt_bytes(b)})" for k, (n, b) in counts.items()]
     if len(counts) > 1:
-        n, b = sum(v[0] for v in counts.values()), sum(v[1] for v in counts.values())
-        parts.append(f"Total: {n:,} ({_fmt_bytes(b)})")
-    return " # " + ", ".join(parts)
+        counts = {**counts, "Total": tuple(map(sum, zip(*counts.values())))}
+    return " # " + ", ".join(f"{k}: {n:,} ({_fmt_bytes(b)})" for k, (n, b) in counts.items()) if counts else ""
 
 
-def variable_repr(v, indent=""):
+def variable_repr(v):
     meta = "".join(f", {k}={val!r}" for k, val in v._meta.items())
     return f"{type(v).__name__}(value={_array_summary(v.get_value())}{meta})"
 
@@ -86,9 +82,7 @@ def object_repr(obj):
         lines = [f"{type(x).__name__}({_count_comment(count_state(x))}"]
         # attributes in the order __init__ set them (as flax prints them); List items by index
         items = vars(x).items() if type(x)._graph_items is Object._graph_items else x._graph_items()
-        for key, value in items:
-            if key == _TRACE_FLAG:
-                continue
+        for key, value in ((k, v) for k, v in items if k != _TRACE_FLAG):
             name = f"{key}=" if isinstance(key, str) else f"[{key}]: "
             lines.append(f"{indent}  {name}{rep(value, indent + '  ')},")
         return "\n".join(lines) + f"\n{indent})"
@@ -114,13 +108,10 @@ def display(*nodes):
     """Show nodes: an interactive treescope view in a notebook when treescope is
     installed, else the text tree that `print` gives."""
     try:
-        from IPython import get_ipython
+        import IPython
         import treescope
-        interactive = get_ipython() is not None and "IPKernelApp" in get_ipython().config
-    except Exception:
-        interactive = False
+        show = treescope.display if "IPKernelApp" in IPython.get_ipython().config else print
+    except Exception:  # no IPython, no treescope, or not in a notebook kernel
+        show = print
     for node in nodes:
-        if interactive:
-            treescope.display(node)
-        else:
-            print(node)
+        show(node)

@@ -1,16 +1,10 @@
 """Filters: small predicates that pick pieces of state by path and value.
 
-Everywhere the API takes a filter (`split`, `state`, `pop`, `grad(argnums=DiffState(...))`,
-`Optimizer(wrt=...)`) it accepts any of:
-
-- a Variable type, e.g. `Param` (matches that type and its subclasses),
-- a string: matches a Variable whose `tag` metadata is that string (as `RngState`s carry),
-- `...` or `True`: everything; `None` or `False`: nothing,
-- `All(f, g)`, `Any(f, g)`, `Not(f)`, `PathContains(key)`, `OfType(t)`, `WithTag(tag)`,
-- a list or tuple of filters (any of them),
-- a function `(path, value) -> bool`.
-
-`to_predicate` turns each form into such a function.
+Wherever the API takes a filter (`split`, `state`, `pop`, `DiffState`, `Optimizer(wrt=...)`), it
+accepts a Variable type (`Param`, subclasses included), a string (a Variable's `tag`), `...` or
+`True` (everything), `None` or `False` (nothing), `All`/`Any`/`Not`/`PathContains`/`OfType`/
+`WithTag`, a list or tuple (any of them), or a function `(path, value) -> bool`. `to_predicate`
+turns each form into such a function.
 """
 from dataclasses import dataclass
 

@@ -1,13 +1,11 @@
 """The graph: how a Python object graph becomes (GraphDef, State) and back.
 
-`split(model)` walks the model depth first, attribute names in sorted order. Every Variable
-it meets goes into the State under its path (`('linear', 'kernel')`); everything else (the
-classes, the static attributes, where each Variable sat) goes into the GraphDef, an immutable,
-hashable description of the structure. An object met a second time (a shared layer, or a
-cycle) is written as a reference to its first index, so `merge` rebuilds the same sharing.
-
-`merge(graphdef, state)` does the reverse: it creates fresh objects and puts the State's
-Variables in them. `update(model, state)` writes a State's values into an existing model.
+`split(model)` walks the model depth first, attributes in sorted order. Each Variable goes into
+the State under its path (`('linear', 'kernel')`); the rest (classes, static attributes, where
+each Variable sat) into the GraphDef, an immutable, hashable description of the structure. An
+object met again (a shared layer, a cycle) is a reference to its first index, so `merge`, which
+builds fresh objects around the State's Variables, rebuilds the same sharing. `update(model,
+state)` writes a State's values into an existing model.
 """
 import functools
 from typing import Any, NamedTuple
@@ -21,34 +19,13 @@ from .state import State, _one_or_tuple, split_by_filters
 from .variables import Variable
 
 
-# -- the GraphDef: a tree of these named tuples -------------------------------------------
-class NodeDef(NamedTuple):
-    type: type
-    index: int
-    attributes: tuple   # ((name, NodeDef | NodeRef | VariableDef | ...), ...)
-
-
-class NodeRef(NamedTuple):
-    index: int          # the object at this index was built already: share it
-
-
-class VariableDef(NamedTuple):
-    type: type
-    index: int
-    metadata: tuple
-
-
-class LeafDef(NamedTuple):
-    pass                # a bare array: its value is in the State
-
-
-class PytreeDef(NamedTuple):
-    treedef: Any        # a list, dict, tuple or other JAX pytree holding state
-    children: tuple     # ((path, definition), ...) in the treedef's leaf order
-
-
-class Static(NamedTuple):
-    value: Any          # anything else: configuration, kept in the GraphDef
+# -- the GraphDef: a tree of these named tuples (immutable and hashable) ----------------------
+NodeDef = NamedTuple("NodeDef", [("type", type), ("index", int), ("attributes", tuple)])  # an object
+NodeRef = NamedTuple("NodeRef", [("index", int)])  # an object met before: share it
+VariableDef = NamedTuple("VariableDef", [("type", type), ("index", int), ("metadata", tuple)])
+LeafDef = NamedTuple("LeafDef", [])  # a bare array: its value is in the State
+PytreeDef = NamedTuple("PytreeDef", [("treedef", Any), ("children", tuple)])  # a list, dict, ... holding state
+Static = NamedTuple("Static", [("value", Any)])  # anything else: configuration, kept in the GraphDef
 
 
 class GraphDef:

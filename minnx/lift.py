@@ -1,16 +1,14 @@
 """Lifting: how a transform carries graph nodes across a JAX transform boundary.
 
-JAX transforms take pure functions of pytrees of arrays. A Module is neither pure nor made of
-arrays only, so every NNX transform does the same three steps around the JAX one:
-
-1. `lift` (outside): split all graph nodes found in the arguments *together* (shared references
-   stay shared) and put, in each node's place, the list of its Variables' values. What JAX sees
-   is a plain pytree of arrays.
-2. `lower` (inside, while JAX traces): merge those values back into fresh objects, so the
-   function can use and mutate Modules as usual. After the call, `lift_out` splits the objects
-   again and returns their values, plus a static description of anything whose structure changed.
-3. `lower_out` (outside): write the new values into the caller's own objects (an `update`),
-   and turn graph nodes the function returned into objects.
+JAX transforms take pure functions of pytrees of arrays; a Module is neither. So every NNX
+transform does three steps around the JAX one:
+1. `lift` (outside): split the graph nodes in the arguments *together* (shared references stay
+   shared) and put, in each node's place, the list of its Variables' values: plain arrays.
+2. `lower` (inside, while JAX traces): merge the values into fresh objects the function may use
+   and mutate; then `lift_out` splits them again and returns their values, plus a static
+   description of anything whose structure changed.
+3. `lower_out` (outside): write the new values into the caller's own objects (an `update`), and
+   turn graph nodes the function returned into objects.
 
 It is the split / merge / update a learner writes by hand around `jax.jit` (notebook 4). Walking
 the graph in Python is slow next to a jitted call, so `split_nodes` reuses its last walk of the
@@ -166,20 +164,13 @@ class Static:
 jax.tree_util.register_pytree_node(Static, lambda s: ((), s.value), lambda value, _: Static(value))
 
 
-class Fast(NamedTuple):     # the inputs kept their structure; no new objects came out
-    order: tuple            # which leaves changed, in the order their values come back
-    out_treedef: Any
-    out_positions: tuple    # where the output holds graph nodes ...
-    markers: tuple          # ... and which input object each one is
-
-
-class Graph(NamedTuple):    # structure changed or new objects: carry a GraphDef out
-    graphdef: Any
-    paths: tuple
-    reuse: tuple            # (new index, old index): objects the caller already has
-    out_treedef: Any
-    out_positions: tuple
-    markers: tuple          # ("in", old index) or ("new", n) for each graph node in the output
+# What lift_out tells lower_out, as static data. `Fast`: the inputs kept their structure and no
+# new object came out: `order` says which leaves changed; `markers` which input object each
+# graph node in the output is. `Graph`: otherwise; it carries the GraphDef of inputs and new
+# outputs, `reuse` maps its indices to the caller's objects, `markers` are ("in", i) or ("new", n).
+Fast = NamedTuple("Fast", [("order", tuple), ("out_treedef", Any), ("out_positions", tuple), ("markers", tuple)])
+Graph = NamedTuple("Graph", [("graphdef", Any), ("paths", tuple), ("reuse", tuple), ("out_treedef", Any),
+                             ("out_positions", tuple), ("markers", tuple)])
 
 
 def lift_out(out, inner, lifted, only_changed=False):

@@ -10,13 +10,8 @@ from .module import Object
 from .variables import Variable
 
 
-class MetricState(Variable):
-    """The running totals a Metric keeps."""
-
-
-class Metric(Object):
-    """Base class: `update(**kwargs)`, `compute()`, `reset()`."""
-
+class MetricState(Variable): """The running totals a Metric keeps."""
+class Metric(Object): """Base class: `update(**kwargs)`, `compute()`, `reset()`."""
 
 class Average(Metric):
     """The mean of every value passed as `update(<argname>=values)` since the last reset."""

@@ -126,18 +126,15 @@ def _pytree_unflatten(cls):
 
 
 class _Hashable:
-    """Wraps a static value so it can sit in a GraphDef or pytree aux data."""
-    __slots__ = ("value",)
+    """Wraps a static value so it can sit in a GraphDef or pytree aux data, hashable or not."""
 
     def __init__(self, value):
         self.value = value
 
     def __eq__(self, other):
-        if not isinstance(other, _Hashable) or type(self.value) is not type(other.value):
-            return False
         try:
-            return bool(self.value == other.value)
-        except Exception:
+            return type(other) is _Hashable and type(self.value) is type(other.value) and bool(self.value == other.value)
+        except Exception:  # values whose == is not a plain bool
             return self.value is other.value
 
     def __hash__(self):
@@ -145,9 +142,6 @@ class _Hashable:
             return hash(self.value)
         except TypeError:
             return hash((type(self.value), repr(self.value)))
-
-    def __repr__(self):
-        return repr(self.value)
 
 
 class Module(Object):

@@ -20,8 +20,6 @@ from .variables import RngCount, RngKey
 def _as_key(key):
     if isinstance(key, int):
         return jax.random.key(key)
-    if isinstance(key, jax.Array) and key.dtype == jnp.uint32:
-        return jax.random.wrap_key_data(key)  # an old-style raw uint32 key
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
     raise TypeError(f"minnx.Rngs: a seed must be an int or a jax.random.key(...), got {key!r}.")
@@ -84,9 +82,6 @@ class Rngs(Object):
     def __iter__(self):
         return (name for name, s in vars(self).items() if isinstance(s, RngStream))
 
-    def __len__(self):
-        return sum(1 for _ in self)
-
     def __contains__(self, name):
         return name in vars(self)
 
@@ -117,14 +112,12 @@ def reseed(node, /, *, policy="scalars_only", **stream_keys):
     rngs = Rngs(**stream_keys)
     for path, stream in _streams(node):
         if stream.tag in stream_keys:
-            key = rngs[stream.tag]()
-            shape = stream.key.shape
-            if shape != ():
-                if policy != "match_shape":
-                    raise ValueError(
-                        f"minnx.reseed: the stream at {'/'.join(map(str, path))} holds a key of shape "
-                        f"{shape} (it was split). Pass policy='match_shape' to split the new key to that shape.")
-                key = jax.random.split(key, shape)
+            key, shape = rngs[stream.tag](), stream.key.shape
+            if shape != () and policy != "match_shape":
+                raise ValueError(
+                    f"minnx.reseed: the stream at {'/'.join(map(str, path))} holds a key of shape "
+                    f"{shape} (it was split). Pass policy='match_shape' to split the new key to that shape.")
+            key = jax.random.split(key, shape) if shape != () else key
             stream.key.set_value(key)
             stream.count.set_value(jnp.zeros(key.shape, dtype=jnp.uint32))
 

@@ -1,12 +1,9 @@
 """Transforms: jit, grad, vmap, scan, ... that take Modules as arguments.
 
-Each NNX transform is its JAX transform with `lift.py` around it: graph nodes go in as the
-values of their Variables, fresh objects are rebuilt inside, and what the function changed is
-written back into the caller's objects afterwards. So a function may mutate a Module (BatchNorm
-statistics, Rngs counts, an Optimizer's state) and the change is kept, shared references
-survive, and the caller's objects stay the same Python objects.
-
-Compare `jit` below with the hand-written version in notebook 4: `lift` is `split`, `lower` is
+Each NNX transform is its JAX transform with `lift.py` around it: graph nodes go in as their
+Variables' values, fresh objects are rebuilt inside, and what the function changed (BatchNorm
+statistics, Rngs counts, an Optimizer's state) is written back into the caller's own objects.
+Compare `jit` with the hand-written version in notebook 4: `lift` is `split`, `lower` is
 `merge`, `lower_out` is `update`.
 """
 import functools
@@ -24,15 +21,11 @@ from .variables import Param, Variable
 
 def _decorator(transform, f, kwargs):
     """Lets every transform be used as `@t`, `@t(...)` or `t(f, ...)`."""
-    if f is None:
-        return lambda f: transform(f, **kwargs)
-    return transform(f, **kwargs)
+    return (lambda f: transform(f, **kwargs)) if f is None else transform(f, **kwargs)
 
 
 def _as_tuple(x):
-    if x is None:
-        return ()
-    return (x,) if isinstance(x, (int, str)) else tuple(x)
+    return () if x is None else (x,) if isinstance(x, (int, str)) else tuple(x)
 
 
 _TRACE_HINT = (
@@ -262,8 +255,7 @@ def cond(pred, true_fun, false_fun, *operands):
 
 
 # -- loops: scan, fori_loop, while_loop --------------------------------------------------------
-class Carry:
-    """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
+class Carry: """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
 
 def _values_now(inner, lifted, where):

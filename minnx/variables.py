@@ -107,9 +107,6 @@ class Variable:
     def __len__(self):
         return len(self._value)
 
-    def __iter__(self):
-        return iter(self._value)
-
     def __hash__(self):
         return id(self)
 
