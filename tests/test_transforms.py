@@ -336,3 +336,17 @@ def test_mutation_inside_plain_jax_grad_is_refused():
         return model(X).sum()
     with pytest.raises(minnx.MutationLostError):
         jax.grad(loss)(model)
+
+
+def test_jit_replans_when_the_arguments_change_kind():
+    # minnx.jit reuses its last plan while the same objects come back; anything else must re-plan.
+    @minnx.jit
+    def f(a, b):
+        return (a.kernel[...] if isinstance(a, minnx.Linear) else a).sum() + (b if not isinstance(b, minnx.Linear)
+                                                                                 else b.kernel[...]).sum()
+    m1, m2 = minnx.Linear(3, 2, rngs=minnx.Rngs(0)), minnx.Linear(3, 2, rngs=minnx.Rngs(1))
+    x = jnp.ones((3, 2))
+    calls = [(m1, x), (m1, x), (m2, x), (x, m1), (m1, m2), (m1, x)]
+    expected = [float(jnp.sum(a.kernel[...] if isinstance(a, minnx.Linear) else a)
+                      + jnp.sum(b.kernel[...] if isinstance(b, minnx.Linear) else b)) for a, b in calls]
+    assert [float(f(a, b)) for a, b in calls] == pytest.approx(expected)
