@@ -77,7 +77,7 @@ def object_repr(obj):
                 return f"<{type(x).__name__} {x.__name__}>"
             return repr(x)
         if id(x) in seen:
-            return f"{type(x).__name__}(...)  # shared, shown above"
+            return f"<the same {type(x).__name__} as above>"
         seen.add(id(x))
         lines = [f"{type(x).__name__}({_count_comment(count_state(x))}"]
         # attributes in the order __init__ set them (as flax prints them); List items by index

@@ -21,13 +21,9 @@ import jax
 import numpy as np
 
 from .graph import flatten, unflatten, update
-from .module import Object, structure_version
+from .module import Object, structure_version, _is_node_or_variable as is_node
 from .state import State
 from .variables import Variable
-
-
-def is_node(x):
-    return isinstance(x, (Object, Variable))
 
 
 class Split:

@@ -184,10 +184,10 @@ class Module(Object):
         return True
 
     def iter_modules(self):
-        yield from iter_modules(self)
+        return iter_modules(self)
 
     def iter_children(self):
-        yield from iter_children(self)
+        return iter_children(self)
 
 
 def iter_modules(node):

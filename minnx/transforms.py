@@ -86,7 +86,10 @@ class JitWrapped:
         key = (lifted, statics, static_kwargs)
         jitted = self._by_key.get(key)
         if jitted is None:
-            jitted = self._by_key[key] = jax.jit(functools.partial(self._inner, key), **self.options)
+            @functools.wraps(self.fun)  # so that JAX's messages name the user's function
+            def inner(*pure_args, **pure_kwargs):
+                return self._inner(key, *pure_args, **pure_kwargs)
+            jitted = self._by_key[key] = jax.jit(inner, **self.options)
         return jitted, pure_args, pure_kwargs, lifted
 
     def _repeat_call(self, args):
@@ -120,7 +123,8 @@ class JitWrapped:
         try:
             result = jitted(*pure_args, **pure_kwargs)
         except _TRACE_ERRORS as error:
-            error.add_note(_TRACE_HINT)
+            if _TRACE_HINT not in getattr(error, "__notes__", ()):
+                error.add_note(_TRACE_HINT)
             raise
         return lower_out(result, lifted)
 

@@ -36,7 +36,7 @@ def test_shared_layer_is_shown_once():
             self.a = minnx.Linear(2, 2, rngs=minnx.Rngs(0))
             self.b = self.a
     text = repr(Model())
-    assert text.count("kernel=") == 1 and "shared, shown above" in text
+    assert text.count("kernel=") == 1 and "<the same Linear as above>" in text
     assert text.startswith("Model( # Param: 6 (24 B)")
 
 
