@@ -1,21 +1,23 @@
 """minnx: a compact reference implementation of the flax.nnx API, on public JAX APIs.
 
-Read it in this order: variables.py (Variable), module.py (Module), state.py and
-graph.py (split/merge), rngs.py, filters.py, transforms.py, then the layers in nn/.
-`import minnx as nnx` and the code of flax's NNX guides runs unchanged.
+`import minnx as nnx` and the code of flax's NNX guides runs unchanged. Read it in this order:
+variables, module, state, graph, filters, rngs, containers, lift, transforms, then nn/.
 """
-from jax.nn import initializers  # noqa: F401  (flax: nnx.initializers)
-
 from .containers import Dict, List
 from .display import display
 from .filters import All, Any, Everything, Not, Nothing, OfType, PathContains, WithTag, to_predicate
 from .graph import (GraphDef, clone, flatten, graphdef, is_graph_node, iter_graph, merge, pop, split,
                     state, unflatten, update)
 from .module import Module, Object, data, iter_children, iter_modules
-from .nn import initializers  # noqa: F811
+from .nn import initializers
 from .nn.activations import *  # noqa: F401,F403
-from .nn.linear import Linear
-from .nn.normalization import BatchNorm
+from .nn.attention import MultiHeadAttention, combine_masks, dot_product_attention, make_attention_mask, make_causal_mask
+from .nn.conv import Conv, ConvTranspose
+from .nn.embed import Embed
+from .nn.linear import Linear, LinearGeneral
+from .nn.normalization import BatchNorm, GroupNorm, LayerNorm, RMSNorm
+from .nn.pooling import avg_pool, max_pool, min_pool, pool
+from .nn.recurrent import GRUCell, LSTMCell, RNN
 from .nn.sequential import Sequential
 from .nn.stochastic import Dropout
 from .rngs import RngStream, Rngs, reseed, restore_rngs, split_rngs

@@ -1,5 +1,5 @@
 """Initializers: functions `(key, shape, dtype) -> array`, JAX's own, under flax's names."""
-from jax.nn.initializers import (constant, delta_orthogonal, glorot_normal, glorot_uniform,  # noqa: F401
+from jax.nn.initializers import (Initializer, constant, delta_orthogonal, glorot_normal, glorot_uniform,  # noqa: F401
                                  he_normal, he_uniform, kaiming_normal, kaiming_uniform,
                                  lecun_normal, lecun_uniform, normal, ones, orthogonal,
                                  truncated_normal, uniform, variance_scaling, xavier_normal,

@@ -1,4 +1,8 @@
-"""Linear: `y = x @ kernel + bias`, with flax's initialisation (lecun_normal, zeros)."""
+"""Linear: `y = x @ kernel + bias`, with flax's initialisation (lecun_normal, zeros); LinearGeneral
+does the same over several input and output axes."""
+import math
+from types import MappingProxyType
+
 import jax.numpy as jnp
 from jax import lax
 
@@ -43,3 +47,60 @@ class Linear(Module):
         if bias is not None:
             y += jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
         return y
+
+
+def _tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+class LinearGeneral(Module):
+    """Linear over several axes at once: contracts input axes `axis` (sizes `in_features`) with a
+    kernel of shape (*batch_axis sizes, *in_features, *out_features); outputs end in `out_features`."""
+
+    def __init__(self, in_features, out_features, *, axis=-1, batch_axis=MappingProxyType({}), use_bias=True,
+                 dtype=None, param_dtype=jnp.float32, kernel_init=default_kernel_init,
+                 bias_init=initializers.zeros_init(), precision=None, promote_dtype=promote_dtype,
+                 dot_general=None, preferred_element_type=None, rngs=None):
+        self.in_features, self.out_features, self.axis = _tuple(in_features), _tuple(out_features), _tuple(axis)
+        if rngs is None:
+            raise need_rngs("LinearGeneral", f"LinearGeneral({in_features!r}, {out_features!r}, rngs=minnx.Rngs(0))")
+        if len(self.in_features) != len(self.axis):
+            raise ValueError(
+                f"minnx.LinearGeneral contracts one input axis per entry of in_features, got in_features="
+                f"{self.in_features} and axis={self.axis}. Give both the same length, e.g. "
+                f"axis={tuple(range(-len(self.in_features), 0))} for the last {len(self.in_features)} axes.")
+        if batch_axis and sorted(batch_axis) != list(range(len(batch_axis))):
+            raise ValueError(f"minnx.LinearGeneral: batch_axis must map the leading axes 0, 1, ... to their sizes, "
+                             f"got {dict(batch_axis)}. Move the batch axes to the front of the input.")
+        batch = tuple(batch_axis.values())
+        # Initialise as a 2-D (fan_in, fan_out) matrix, then reshape: fan_in/fan_out come out as in flax.
+        shape = (*batch, *self.in_features, *self.out_features)
+        flat = (math.prod(shape[:len(batch) + len(self.in_features)]), math.prod(self.out_features))
+        self.kernel = Param(kernel_init(rngs.params(), flat, param_dtype).reshape(shape))
+        bias_shape = (*batch, *self.out_features)
+        self.bias = (Param(bias_init(rngs.params(), (math.prod(bias_shape),), param_dtype).reshape(bias_shape))
+                     if use_bias else None)
+        self.batch_axis = dict(batch_axis)
+        self.use_bias, self.dtype, self.param_dtype, self.precision = use_bias, dtype, param_dtype, precision
+        self.dot_general, self.promote_dtype = dot_general, promote_dtype
+        self.preferred_element_type = preferred_element_type
+
+    def __call__(self, inputs):
+        ndim, nb = inputs.ndim, len(self.batch_axis)
+        axis = tuple(sorted(a + ndim if a < 0 else a for a in self.axis))
+        want = {**self.batch_axis, **dict(zip(axis, self.in_features))}
+        got = {a: inputs.shape[a] if 0 <= a < ndim else None for a in want}
+        if got != want:
+            fix = (f"Build it with in_features={tuple(got[a] for a in axis)} (axis={self.axis}) or reshape the input"
+                   if None not in got.values() else f"Give axes that a {ndim}-d input has, or reshape the input")
+            raise ValueError(f"minnx.LinearGeneral expected these {{axis: size}} in its input: {want}, got an input "
+                             f"of shape {inputs.shape}. {fix}.")
+        # The output is (*batch axes, *the input's other axes, *out_features); the bias broadcasts over it.
+        bias_shape = [inputs.shape[a] if a < nb else 1 for a in range(ndim) if a not in axis] + [*self.out_features]
+        bias = self.bias[...] if self.bias is not None else None
+        inputs, kernel, bias = self.promote_dtype((inputs, self.kernel[...], bias), dtype=self.dtype)
+        extra = {} if self.preferred_element_type is None else {"preferred_element_type": self.preferred_element_type}
+        batch, contract = tuple(range(nb)), tuple(range(nb, nb + len(axis)))
+        out = (self.dot_general or lax.dot_general)(inputs, kernel, ((axis, contract), (batch, batch)),
+                                                    precision=self.precision, **extra)
+        return out if bias is None else out + bias.reshape(bias_shape)

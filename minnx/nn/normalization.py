@@ -1,4 +1,7 @@
-"""Normalization layers. BatchNorm keeps running statistics in BatchStat Variables."""
+"""Normalization layers: BatchNorm (over the batch, with running statistics in BatchStat
+Variables), and LayerNorm, RMSNorm, GroupNorm (over each example), on two shared helpers."""
+import math
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -7,7 +10,7 @@ from ..module import Module
 from ..variables import BatchStat, Param
 from . import initializers
 from .dtypes import canonicalize_dtype, promote_dtype
-from .errors import need_rngs
+from .errors import check_features, need_rngs
 
 
 def _axes(ndim, axes):
@@ -15,17 +18,25 @@ def _axes(ndim, axes):
     return tuple(sorted(a % ndim for a in axes))
 
 
-def compute_stats(x, axes, dtype=None, use_fast_variance=True, mask=None):
-    """Mean and variance over `axes`, in at least float32."""
+def compute_stats(x, axes, dtype=None, use_fast_variance=True, mask=None, *, use_mean=True,
+                  axis_name=None, axis_index_groups=None):
+    """Mean and variance over `axes` (and over devices, with `axis_name`), in at least float32.
+    With `use_mean=False` the mean is taken as 0: `var` is then the mean square (RMSNorm)."""
     dtype = jnp.promote_types(dtype or jnp.result_type(x), jnp.float32)
     x = jnp.asarray(x, dtype)
     axes = _axes(x.ndim, axes)
-    mean = x.mean(axes, where=mask)
+
+    def mean(*xs):
+        means = [v.mean(axes, where=mask) for v in xs]
+        return means if axis_name is None else lax.pmean(means, axis_name, axis_index_groups=axis_index_groups)
+    if not use_mean:
+        (var,) = mean(x * x)
+        return jnp.zeros_like(var), var
     if use_fast_variance:
-        var = jnp.maximum(0.0, (x * x).mean(axes, where=mask) - mean * mean)
-    else:
-        var = ((x - jnp.expand_dims(mean, axes)) ** 2).mean(axes, where=mask)
-    return mean, var
+        mu, mu2 = mean(x, x * x)
+        return mu, jnp.maximum(0.0, mu2 - mu * mu)
+    (mu,) = mean(x)
+    return mu, mean((x - jnp.expand_dims(mu, axes)) ** 2)[0]
 
 
 def normalize(x, mean, var, scale, bias, reduction_axes, feature_axes, dtype, epsilon):
@@ -91,10 +102,104 @@ class BatchNorm(Module):
         x, mean, var, scale, bias = self.promote_dtype(
             (x, self.mean[...], self.var[...], scale, bias), dtype=self.dtype)
         if not use_running_average:
-            mean, var = compute_stats(x, reduction_axes, self.dtype, self.use_fast_variance, mask)
-            if self.axis_name is not None:
-                mean, var = lax.pmean((mean, var), self.axis_name, axis_index_groups=self.axis_index_groups)
+            mean, var = compute_stats(x, reduction_axes, self.dtype, self.use_fast_variance, mask,
+                                      axis_name=self.axis_name, axis_index_groups=self.axis_index_groups)
             m = self.momentum
             self.mean[...] = jax.lax.stop_gradient(m * self.mean[...] + (1 - m) * mean)
             self.var[...] = jax.lax.stop_gradient(m * self.var[...] + (1 - m) * var)
         return normalize(x, mean, var, scale, bias, reduction_axes, feature_axes, self.dtype, self.epsilon)
+
+
+def _check_features(layer, x, axes):
+    """Raise if the feature axes of `x` do not match the layer's scale/bias (of size `num_features`)."""
+    got, name = math.prod(x.shape[a] for a in _axes(x.ndim, axes)), type(layer).__name__
+    if got != layer.num_features and (layer.scale is not None or getattr(layer, "bias", None) is not None):
+        raise ValueError(f"minnx.{name} expected {layer.num_features} features on feature_axes={axes}, got an "
+                         f"input of shape {x.shape}. Build it as {name}({got}, ...) or pass the right feature_axes.")
+
+
+class LayerNorm(Module):
+    """Normalise each example over `reduction_axes` (default: the features), then scale and shift."""
+
+    def __init__(self, num_features: int, *, epsilon: float = 1e-6, dtype=None, param_dtype=jnp.float32,
+                 use_bias: bool = True, use_scale: bool = True, bias_init=initializers.zeros_init(),
+                 scale_init=initializers.ones_init(), reduction_axes=-1, feature_axes=-1, axis_name=None,
+                 axis_index_groups=None, use_fast_variance: bool = True, promote_dtype=promote_dtype, rngs=None):
+        if rngs is None:
+            raise need_rngs("LayerNorm", f"LayerNorm({num_features}, rngs=minnx.Rngs(0))")
+        self.scale = Param(scale_init(rngs.params(), (num_features,), param_dtype)) if use_scale else None
+        self.bias = Param(bias_init(rngs.params(), (num_features,), param_dtype)) if use_bias else None
+        self.num_features, self.epsilon, self.dtype, self.param_dtype = num_features, epsilon, dtype, param_dtype
+        self.use_bias, self.use_scale, self.reduction_axes, self.feature_axes = (use_bias, use_scale,
+                                                                                 reduction_axes, feature_axes)
+        self.axis_name, self.axis_index_groups = axis_name, axis_index_groups
+        self.use_fast_variance, self.promote_dtype = use_fast_variance, promote_dtype
+
+    def __call__(self, x, *, mask=None):
+        _check_features(self, x, self.feature_axes)
+        scale, bias = (None if v is None else v[...] for v in (self.scale, self.bias))
+        x, scale, bias = self.promote_dtype((x, scale, bias), dtype=self.dtype)
+        mean, var = compute_stats(x, self.reduction_axes, self.dtype, self.use_fast_variance, mask,
+                                  axis_name=self.axis_name, axis_index_groups=self.axis_index_groups)
+        return normalize(x, mean, var, scale, bias, self.reduction_axes, self.feature_axes, self.dtype, self.epsilon)
+
+
+class RMSNorm(Module):
+    """LayerNorm without centring or bias: divide by the root mean square, then scale."""
+
+    def __init__(self, num_features: int, *, epsilon: float = 1e-6, dtype=None, param_dtype=jnp.float32,
+                 use_scale=True, scale_init=initializers.ones, reduction_axes=-1, feature_axes=-1, axis_name=None,
+                 axis_index_groups=None, use_fast_variance=True, promote_dtype=promote_dtype, rngs=None):
+        if rngs is None:
+            raise need_rngs("RMSNorm", f"RMSNorm({num_features}, rngs=minnx.Rngs(0))")
+        self.scale = Param(scale_init(rngs.params(), (num_features,), param_dtype)) if use_scale else None
+        self.num_features, self.epsilon, self.dtype, self.param_dtype = num_features, epsilon, dtype, param_dtype
+        self.use_scale, self.reduction_axes, self.feature_axes = use_scale, reduction_axes, feature_axes
+        self.axis_name, self.axis_index_groups = axis_name, axis_index_groups
+        self.use_fast_variance, self.promote_dtype = use_fast_variance, promote_dtype
+
+    def __call__(self, x, mask=None):
+        _check_features(self, x, self.feature_axes)
+        x, scale = self.promote_dtype((x, self.scale[...] if self.scale is not None else None), dtype=self.dtype)
+        mean, var = compute_stats(x, self.reduction_axes, self.dtype, self.use_fast_variance, mask, use_mean=False,
+                                  axis_name=self.axis_name, axis_index_groups=self.axis_index_groups)
+        return normalize(x, mean, var, scale, None, self.reduction_axes, self.feature_axes, self.dtype, self.epsilon)
+
+
+class GroupNorm(Module):
+    """Split the (last-axis) features into groups; normalise each example over each group."""
+
+    def __init__(self, num_features: int, num_groups: int | None = 32, group_size: int | None = None, *,
+                 epsilon=1e-6, dtype=None, param_dtype=jnp.float32, use_bias=True, use_scale=True, axis_name=None,
+                 bias_init=initializers.zeros_init(), scale_init=initializers.ones_init(), reduction_axes=None,
+                 axis_index_groups=None, use_fast_variance=True, promote_dtype=promote_dtype, rngs=None):
+        if (num_groups is None) == (group_size is None):
+            raise ValueError(f"minnx.GroupNorm takes one of num_groups and group_size, got num_groups={num_groups}, "
+                             f"group_size={group_size}. With group_size, pass num_groups=None (it defaults to 32).")
+        name, k = ("num_groups", num_groups) if group_size is None else ("group_size", group_size)
+        if not isinstance(k, int) or k <= 0 or num_features % k:
+            fits = max(d for d in range(1, num_features + 1) if num_features % d == 0 and d <= max(k, 1))
+            raise ValueError(f"minnx.GroupNorm: {name}={k} does not divide num_features={num_features} into equal "
+                             f"groups. Pick a {name} that divides {num_features}, e.g. {name}={fits}.")
+        groups = num_groups or num_features // group_size
+        if rngs is None:
+            raise need_rngs("GroupNorm", f"GroupNorm({num_features}, num_groups={groups}, rngs=minnx.Rngs(0))")
+        self.feature_axis, self.num_groups, self.group_size = -1, groups, num_features // groups
+        self.scale = Param(scale_init(rngs.params(), (num_features,), param_dtype)) if use_scale else None
+        self.bias = Param(bias_init(rngs.params(), (num_features,), param_dtype)) if use_bias else None
+        self.epsilon, self.dtype, self.param_dtype = epsilon, dtype, param_dtype
+        self.use_bias, self.use_scale, self.reduction_axes = use_bias, use_scale, reduction_axes
+        self.axis_name, self.axis_index_groups = axis_name, axis_index_groups
+        self.use_fast_variance, self.promote_dtype = use_fast_variance, promote_dtype
+
+    def __call__(self, x, *, mask=None):
+        n, split = self.num_groups * self.group_size, (self.num_groups, self.group_size)
+        check_features("GroupNorm", x, n, lambda got: f"Build it as GroupNorm({got}, ...) or put the channels last.")
+        axes = _axes(x.ndim, [*range(1, x.ndim - 1), -1] if self.reduction_axes is None else self.reduction_axes)
+        mask = None if mask is None else mask.reshape(mask.shape[:-1] + split)
+        scale, bias = (None if v is None else v[...] for v in (self.scale, self.bias))
+        x, scale, bias = self.promote_dtype((x, scale, bias), dtype=self.dtype)
+        mean, var = compute_stats(x.reshape(x.shape[:-1] + split), [*axes[:-1], -1], self.dtype, self.use_fast_variance,
+                                  mask, axis_name=self.axis_name, axis_index_groups=self.axis_index_groups)
+        mean, var = (jnp.repeat(s, self.group_size, axis=-1) for s in (mean, var))  # a group's stats per feature
+        return normalize(x, mean, var, scale, bias, axes[:-1], (-1,), self.dtype, self.epsilon)
