@@ -219,25 +219,29 @@ def test_autoencoder_encode():  # 004: multiple methods
     assert out["shapes"]["encoder"]["kernel"] == (784, 256)
 
 
+def linen_guide_model(nnx):
+    """004's Model (a Block of Linear and Dropout, then a Linear), built with Model(784, 256, 10)."""
+    class Block(nnx.Module):
+        def __init__(self, in_features: int, out_features: int, rngs: nnx.Rngs):
+            self.linear = nnx.Linear(in_features, out_features, rngs=rngs)
+            self.dropout = nnx.Dropout(0.5, rngs=rngs)
+
+        def __call__(self, x):
+            return jax.nn.relu(self.dropout(self.linear(x)))
+
+    class Model(nnx.Module):
+        def __init__(self, din: int, dmid: int, dout: int, rngs: nnx.Rngs):
+            self.block = Block(din, dmid, rngs=rngs)
+            self.linear = nnx.Linear(dmid, dout, rngs=rngs)
+
+        def __call__(self, x):
+            return self.linear(self.block(x))
+    return Model(784, 256, 10, rngs=nnx.Rngs(0))
+
+
 def test_linen_to_nnx_model_and_graphdef_apply():  # 004: Model/Block and the TrainState section
     def body(nnx):
-        class Block(nnx.Module):
-            def __init__(self, in_features: int, out_features: int, rngs: nnx.Rngs):
-                self.linear = nnx.Linear(in_features, out_features, rngs=rngs)
-                self.dropout = nnx.Dropout(0.5, rngs=rngs)
-
-            def __call__(self, x):
-                return jax.nn.relu(self.dropout(self.linear(x)))
-
-        class Model(nnx.Module):
-            def __init__(self, din: int, dmid: int, dout: int, rngs: nnx.Rngs):
-                self.block = Block(din, dmid, rngs=rngs)
-                self.linear = nnx.Linear(dmid, dout, rngs=rngs)
-
-            def __call__(self, x):
-                return self.linear(self.block(x))
-
-        model = Model(784, 256, 10, rngs=nnx.Rngs(0))
+        model = linen_guide_model(nnx)
         assert model.linear.bias.value.shape == (10,)
         assert model.block.linear.kernel.value.shape == (784, 256)
 

@@ -8,6 +8,7 @@ import optax
 import pytest
 
 from oracle import run_both
+from test_seeds_core import linen_guide_model
 
 x = jax.random.normal(jax.random.key(0), (1, 2))
 y = jax.random.normal(jax.random.key(1), (1, 3))
@@ -127,28 +128,9 @@ def test_slides_training_loop_with_optimizer():
     assert out["losses"][-1] < out["losses"][0] and int(out["step"]) == 5
 
 
-def _block_model(nnx):
-    class Block(nnx.Module):
-        def __init__(self, in_features: int, out_features: int, rngs: nnx.Rngs):
-            self.linear = nnx.Linear(in_features, out_features, rngs=rngs)
-            self.dropout = nnx.Dropout(0.5, rngs=rngs)
-
-        def __call__(self, x):
-            return jax.nn.relu(self.dropout(self.linear(x)))
-
-    class Model(nnx.Module):
-        def __init__(self, din: int, dmid: int, dout: int, rngs: nnx.Rngs):
-            self.block = Block(din, dmid, rngs=rngs)
-            self.linear = nnx.Linear(dmid, dout, rngs=rngs)
-
-        def __call__(self, x):
-            return self.linear(self.block(x))
-    return Model(784, 256, 10, rngs=nnx.Rngs(0))
-
-
 def test_linen_to_nnx_train_step():
     def body(nnx):
-        model = _block_model(nnx)
+        model = linen_guide_model(nnx)
         model.train()
 
         @nnx.jit

@@ -10,9 +10,12 @@ import os
 import pathlib
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from html.parser import HTMLParser
 
 import pytest
@@ -63,6 +66,15 @@ class _Slides(HTMLParser):
             self.count += not self.open.pop()
 
 
+def assert_reveal_ready_with_all_slides(dom, deck):
+    assert re.search(r'class="[^"]*\breveal\b[^"]*\bready\b', dom), "reveal.js did not start"
+    cells = json.loads(deck.read_text())["cells"]
+    expected = sum(c["metadata"].get("slideshow", {}).get("slide_type") in ("slide", "subslide") for c in cells)
+    parser = _Slides()
+    parser.feed(dom)
+    assert parser.count == expected, f"{parser.count} slides in the page, the notebook defines {expected}"
+
+
 def test_there_are_decks():
     assert {p.stem for p in DECKS} >= {"01_introducing_flax_nnx", "02_nnx_vs_jax_transforms", "03_linen_to_nnx"}
 
@@ -76,12 +88,8 @@ def test_exported_deck_opens_offline_in_chromium(exported, deck):
     assert not external, f"assets from the network: {external}"
 
     dom = chromium("--dump-dom", page.as_uri())
-    assert re.search(r'class="reveal [^"]*\bready\b', dom), "reveal.js did not start"
+    assert_reveal_ready_with_all_slides(dom, deck)
     cells = json.loads(deck.read_text())["cells"]
-    expected = sum(c["metadata"].get("slideshow", {}).get("slide_type") in ("slide", "subslide") for c in cells)
-    parser = _Slides()
-    parser.feed(dom)
-    assert parser.count == expected, f"{parser.count} slides in the page, the notebook defines {expected}"
     errors = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors and "Traceback" not in dom, "a cell output is an error"
 
@@ -91,3 +99,26 @@ def test_exported_deck_opens_offline_in_chromium(exported, deck):
         shot = shots / f"{deck.stem}-{n}.png"
         chromium(f"--screenshot={shot}", f"{page.as_uri()}#/{n}")
         assert shot.exists() and shot.stat().st_size > 5000, f"no screenshot of slide {n}"
+
+
+def test_a_deck_presents_live_in_jupyterlab_with_rise():
+    """jupyterlab-rise's presenter (what Alt+R shows in JupyterLab) serves the deck as live slides."""
+    deck = DECKS[0]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
+                               "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", f"--ServerApp.root_dir={SLIDES}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        dom = chromium("--virtual-time-budget=30000", "--dump-dom", f"http://127.0.0.1:{port}/rise/{deck.name}")
+        assert_reveal_ready_with_all_slides(dom, deck)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
