@@ -16,5 +16,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 # Offline machines (CI) read MNIST from the shared, prepared copy; never download in tests.
 if SHARED_TFDS.is_dir():
     os.environ.setdefault("TFDS_DATA_DIR", str(SHARED_TFDS))
+# Exercise checks raise CheckFailed on a ❌ under test (course/grading.py), so that nbval and the
+# real-flax run of the solutions see a failed check.
+os.environ.setdefault("COURSE_STRICT_CHECKS", "1")
 # Stored notebook outputs come from a CPU run.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")

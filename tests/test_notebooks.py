@@ -49,7 +49,7 @@ def test_exercises_are_generated_from_the_solutions():
 def test_exercises_fail_only_where_the_learner_has_work_to_do(path):
     solution = json.loads((ROOT / "solutions" / path.name).read_text())
     stubs = sum("### BEGIN SOLUTION" in "".join(c["source"]) for c in solution["cells"])
-    found = errors(run(path))
+    found = errors(run(path, COURSE_STRICT_CHECKS="0"))  # a ❌ prints, it does not raise
     assert found, "an exercise notebook with nothing to do"
     assert {name for _, name, _ in found} == {"NotImplementedError"}, found
     assert stubs >= 3, f"{path.name} has {stubs} answers to write; the course wants at least three"
