@@ -1,51 +1,91 @@
-"""Containers: List and Dict hold sub-Modules (or arrays) as state.
+"""Containers: List and Dict, Modules that hold sub-Modules, arrays or settings as items.
 
-A plain Python list of layers is refused as an attribute (see module.py). A `List`'s items are
-graph children, under integer keys: `state['layers'][0]['kernel']`. As in flax, List and Dict
-are Modules, with the methods of Python's list and dict.
+A plain Python list of layers is refused as an attribute (objects.py). A `List` keeps each item
+as an attribute named by its index, so the data/static rules apply item by item (a Linear is
+data, `minnx.relu` is static) and the State's keys are integers: `state['layers'][0]['kernel']`.
+A `Dict` keeps each item as an attribute named by its key.
 """
 from collections.abc import MutableMapping, MutableSequence
 
-from .module import Module, touch
+from .module import Module
 
 
 class List(Module, MutableSequence):
     """A list that is part of the graph: `self.layers = minnx.List([Linear(...), ...])`."""
 
-    def __init__(self, items=()):
-        object.__setattr__(self, "_items", list(items))
+    def __init__(self, items=None, /):
+        for item in items or ():
+            self.append(item)
 
+    # -- the graph protocol: items under integer keys -------------------------------------------
     def _graph_items(self):
-        return list(enumerate(self._items))
+        return [(i, getattr(self, str(i))) for i in range(len(self))]
 
-    def _graph_get(self, key):
-        return self._items[key]
+    def _graph_set(self, key, value, is_data_attribute=True):
+        super()._graph_set(str(key), value, is_data_attribute)
 
-    def _graph_set(self, key, value):
-        touch()
-        items = self.__dict__.setdefault("_items", [])
-        if key == len(items):
-            items.append(value)
-        else:
-            items[key] = value
+    def _is_data_attribute(self, key, value):
+        return super()._is_data_attribute(str(key), value)
+
+    def _repr_items(self):
+        return self._graph_items()
+
+    # -- the list methods ------------------------------------------------------------------------
+    def __len__(self):
+        return sum(1 for name in vars(self) if name.isdigit())
+
+    def _index(self, i):
+        n = len(self)
+        index = i + n if i < 0 else i
+        if not 0 <= index < n:
+            raise IndexError(f"List index {i} out of range for a List of length {n}")
+        return index
 
     def __getitem__(self, i):
-        return List(self._items[i]) if isinstance(i, slice) else self._items[i]
+        if isinstance(i, slice):
+            return [getattr(self, str(j)) for j in range(len(self))[i]]  # a plain list, as in flax
+        return getattr(self, str(self._index(i)))
 
     def __setitem__(self, i, value):
-        touch()
-        self._items[i] = value
+        if isinstance(i, slice):
+            indexes = range(len(self))[i]
+            values = list(value)
+            if len(indexes) != len(values):
+                raise ValueError(f"List slice assignment: {len(values)} values for "
+                                 f"{len(indexes)} places.")
+            for j, v in zip(indexes, values):
+                setattr(self, str(j), v)
+        else:
+            setattr(self, str(self._index(i)), value)
 
     def __delitem__(self, i):
-        touch()
-        del self._items[i]
-
-    def __len__(self):
-        return len(self._items)
+        removed = set(range(len(self))[i]) if isinstance(i, slice) else {self._index(i)}
+        self._rewrite([item for j, item in enumerate(self._with_status()) if j not in removed])
 
     def insert(self, i, value):
-        touch()
-        self._items.insert(i, value)
+        n = len(self)
+        index = min(max(i + n if i < 0 else i, 0), n)
+        items = self._with_status()
+        self._rewrite(items[:index])  # keep the head, then append the new item and the tail
+        self.append(value)
+        for item, is_data_item in items[index:]:
+            self._graph_set(len(self), item, is_data_item)
+
+    def _with_status(self):
+        """`(item, is it data)` for every item, to move items without changing their status."""
+        return [(item, self._is_data_attribute(i, item)) for i, item in self._graph_items()]
+
+    def _rewrite(self, items_with_status):
+        for j in range(len(self)):
+            delattr(self, str(j))
+        for j, (item, is_data_item) in enumerate(items_with_status):
+            self._graph_set(j, item, is_data_item)
+
+    def append(self, value):
+        setattr(self, str(len(self)), value)
+
+    def __iter__(self):
+        return (getattr(self, str(i)) for i in range(len(self)))
 
 
 class Dict(Module, MutableMapping):
@@ -56,18 +96,25 @@ class Dict(Module, MutableMapping):
             setattr(self, key, value)
 
     def __getitem__(self, key):
-        if key not in vars(self) or key.startswith("_minnx"):
+        if key not in self._keys():
             raise KeyError(key)
-        return vars(self)[key]
+        return getattr(self, key)
 
     def __setitem__(self, key, value):
         setattr(self, key, value)
 
     def __delitem__(self, key):
+        if key not in self._keys():
+            raise KeyError(key)
         delattr(self, key)
 
+    def _keys(self):
+        return [k for k in vars(self) if not k.startswith("_object__")]
+
     def __iter__(self):
-        return (k for k in vars(self) if not k.startswith("_minnx"))
+        return iter(self._keys())
 
     def __len__(self):
-        return sum(1 for _ in self)
+        return len(self._keys())
+
+    __hash__ = object.__hash__  # hashed by identity, as in flax (Mapping's == compares items)

@@ -4,91 +4,143 @@ Wherever the API takes a filter (`split`, `state`, `pop`, `DiffState`, `Optimize
 accepts a Variable type (`Param`, subclasses included), a string (a Variable's `tag`), `...` or
 `True` (everything), `None` or `False` (nothing), `All`/`Any`/`Not`/`PathContains`/`OfType`/
 `WithTag`, a list or tuple (any of them), or a function `(path, value) -> bool`. `to_predicate`
-turns each form into such a function.
+turns each form into such a function. A path is a tuple of attribute names and list indexes,
+e.g. `('layers', 0, 'kernel')`.
 """
-from dataclasses import dataclass
+import dataclasses
+
+
+class FilterError(TypeError, ValueError):
+    """An argument that is not a filter (a TypeError; flax raises ValueError here)."""
 
 
 def to_predicate(filter):
-    if isinstance(filter, type):
-        return OfType(filter)
+    """Any filter form -> a function `(path, value) -> bool`."""
     if isinstance(filter, str):
         return WithTag(filter)
-    if filter is Ellipsis or filter is True:
+    if isinstance(filter, type):
+        return OfType(filter)
+    if filter is True or filter is Ellipsis:
         return Everything()
-    if filter is None or filter is False:
+    if filter is False or filter is None:
         return Nothing()
-    if isinstance(filter, (list, tuple)):
-        return Any(*filter)
     if callable(filter):
         return filter
-    raise TypeError(
-        f"minnx: unknown filter {filter!r} of type {type(filter).__name__}. A filter is a Variable type "
-        "(e.g. minnx.Param), a string tag, `...` (everything), True/False/None, a list or tuple of "
-        "filters, minnx.All/Any/Not/PathContains/OfType, or a function (path, value) -> bool.")
+    if isinstance(filter, (list, tuple)):
+        return Any(*filter)
+    raise FilterError(
+        f"minnx: {filter!r} (a {type(filter).__name__}) is not a filter. A filter is a Variable "
+        "type (e.g. minnx.Param), a string tag, `...` (everything), True/False/None, a list or "
+        "tuple of filters, minnx.All/Any/Not/PathContains/OfType/WithTag, or a function "
+        "(path, value) -> bool.")
 
 
-@dataclass(frozen=True)
+def filters_to_predicates(filters):
+    """Several filters, as split takes them; `...` (or True) may only come last."""
+    for i, f in enumerate(filters):
+        rest = filters[i + 1:]
+        if (f is Ellipsis or f is True) and not all(g is Ellipsis or g is True for g in rest):
+            raise ValueError(
+                f"`...` or `True` can only be used as the last filters, got {f} at index {i}: it "
+                "matches everything, so the filters after it would receive nothing. Move it to "
+                "the end.")
+    return tuple(to_predicate(f) for f in filters)
+
+
+@dataclasses.dataclass(frozen=True)
 class OfType:
+    """Variables (or nodes) of this type or a subclass."""
     type: type
 
     def __call__(self, path, x):
         return isinstance(x, self.type)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class WithTag:
+    """Values whose `tag` attribute equals `tag` (an RngStream's name, say)."""
     tag: str
 
     def __call__(self, path, x):
-        return getattr(x, "tag", None) == self.tag
+        return hasattr(x, "tag") and x.tag == self.tag
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class PathContains:
+    """Values whose path contains `key`; with `exact=False`, any part containing it as text."""
     key: object
+    exact: bool = True
 
     def __call__(self, path, x):
-        return self.key in path
+        if self.exact:
+            return self.key in path
+        return any(str(self.key) in str(part) for part in path)
 
 
-@dataclass(frozen=True, init=False)
-class All:
-    filters: tuple
-
-    def __init__(self, *filters):
-        object.__setattr__(self, "filters", filters)
-
-    def __call__(self, path, x):
-        return all(to_predicate(f)(path, x) for f in self.filters)
-
-
-@dataclass(frozen=True, init=False)
 class Any:
-    filters: tuple
+    """True when any of the filters is."""
 
     def __init__(self, *filters):
-        object.__setattr__(self, "filters", filters)
+        self.predicates = tuple(to_predicate(f) for f in filters)
 
     def __call__(self, path, x):
-        return any(to_predicate(f)(path, x) for f in self.filters)
+        return any(predicate(path, x) for predicate in self.predicates)
+
+    def __eq__(self, other):
+        return isinstance(other, Any) and self.predicates == other.predicates
+
+    def __hash__(self):
+        return hash(self.predicates)
+
+    def __repr__(self):
+        return f"Any({', '.join(map(repr, self.predicates))})"
 
 
-@dataclass(frozen=True)
+class All:
+    """True when all of the filters are."""
+
+    def __init__(self, *filters):
+        self.predicates = tuple(to_predicate(f) for f in filters)
+
+    def __call__(self, path, x):
+        return all(predicate(path, x) for predicate in self.predicates)
+
+    def __eq__(self, other):
+        return isinstance(other, All) and self.predicates == other.predicates
+
+    def __hash__(self):
+        return hash(self.predicates)
+
+    def __repr__(self):
+        return f"All({', '.join(map(repr, self.predicates))})"
+
+
 class Not:
-    filter: object
+    """True when the filter is not."""
+
+    def __init__(self, filter, /):
+        self.predicate = to_predicate(filter)
 
     def __call__(self, path, x):
-        return not to_predicate(self.filter)(path, x)
+        return not self.predicate(path, x)
+
+    def __eq__(self, other):
+        return isinstance(other, Not) and self.predicate == other.predicate
+
+    def __hash__(self):
+        return hash(self.predicate)
+
+    def __repr__(self):
+        return f"Not({self.predicate!r})"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Everything:
     def __call__(self, path, x):
         return True
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Nothing:
     def __call__(self, path, x):
         return False

@@ -1,39 +1,87 @@
 """The graph: how a Python object graph becomes (GraphDef, State) and back.
 
-`split(model)` walks the model depth first, attributes in sorted order. Each Variable goes into
-the State under its path (`('linear', 'kernel')`); the rest (classes, static attributes, where
-each Variable sat) into the GraphDef, an immutable, hashable description of the structure. An
-object met again (a shared layer, a cycle) is a reference to its first index, so `merge`, which
-builds fresh objects around the State's Variables, rebuilds the same sharing. `update(model,
-state)` writes a State's values into an existing model.
+`split(model)` walks the model depth first, attributes in sorted order. Each Variable (and any
+other value in a data attribute) goes into the State under its path (`('linear', 'kernel')`);
+the rest (classes, static attributes, where each Variable sat) into the GraphDef, an immutable,
+hashable description of the structure. An object met a second time (a shared layer, a cycle) is
+recorded as a reference to its first visit, so `merge`, which builds fresh objects around the
+State's Variables, rebuilds the same sharing. In tree mode (`graph=False`) a second visit is an
+error instead. `update(model, state)` writes a State's values into an existing model.
 """
 import functools
 from typing import Any, NamedTuple
 
 import jax
-import numpy as np
 
+from .config import graph_mode
 from .filters import to_predicate
-from .module import Object, _Hashable, _is_node_or_variable, holds_state as _holds_state, touch
-from .state import State, _one_or_tuple, split_by_filters
+from .objects import Pytree, _static_holds_data_error, has_data
+from .state import State, group_by_filters, one_or_tuple, path_text
 from .variables import Variable
 
 
 # -- the GraphDef: a tree of these named tuples (immutable and hashable) ----------------------
-NodeDef = NamedTuple("NodeDef", [("type", type), ("index", int), ("attributes", tuple)])  # an object
-NodeRef = NamedTuple("NodeRef", [("index", int)])  # an object met before: share it
-VariableDef = NamedTuple("VariableDef", [("type", type), ("index", int), ("metadata", tuple)])
-LeafDef = NamedTuple("LeafDef", [])  # a bare array: its value is in the State
-PytreeDef = NamedTuple("PytreeDef", [("treedef", Any), ("children", tuple)])  # a list, dict, ... holding state
-Static = NamedTuple("Static", [("value", Any)])  # anything else: configuration, kept in the GraphDef
+class NodeDef(NamedTuple):
+    """An object: its class, its visit number, and its attributes' definitions by name."""
+    type: type
+    index: int
+    attributes: tuple
+
+
+class NodeRef(NamedTuple):
+    """An object or Variable visited before: the same one again (sharing)."""
+    index: int
+
+
+class VariableDef(NamedTuple):
+    """A Variable: its class, its visit number and its metadata; its value is in the State."""
+    type: type
+    index: int
+    metadata: tuple
+
+
+class LeafDef(NamedTuple):
+    """A raw value (an array, a number) in a data attribute; the value is in the State."""
+
+
+class PytreeDef(NamedTuple):
+    """A list, dict, tuple, ... in a data attribute: its structure and its leaves' definitions."""
+    treedef: Any
+    children: tuple
+
+
+class Static:
+    """A static value kept in the GraphDef, hashable even if the value is not (a list)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        if not isinstance(other, Static) or type(self.value) is not type(other.value):
+            return False
+        try:
+            return bool(self.value == other.value)
+        except Exception:  # e.g. arrays, whose == is not a bool
+            return self.value is other.value
+
+    def __hash__(self):
+        try:
+            return hash(self.value)
+        except TypeError:
+            return hash((type(self.value), repr(self.value)))
+
+    def __repr__(self):
+        return f"Static({self.value!r})"
 
 
 class GraphDef:
     """The structure of a graph. Immutable and hashable, and a JAX pytree with no leaves, so
-    `jax.jit` takes it as an ordinary argument (as flax's does)."""
+    `jax.jit` takes it as an ordinary argument."""
 
     def __init__(self, root, num_leaves):
-        self.root, self.num_leaves, self._hash = root, num_leaves, hash(root)
+        self.root = root
+        self.num_leaves = num_leaves
+        self._hash = hash(root)
 
     def __eq__(self, other):
         return isinstance(other, GraphDef) and (self is other or self.root == other.root)
@@ -41,230 +89,389 @@ class GraphDef:
     def __hash__(self):
         return self._hash
 
+    def __class_getitem__(cls, item):  # `GraphDef[Model]` in type hints
+        return cls
+
     def apply(self, state, *states):
         """`graphdef.apply(params, rest)(x)` merges a model, calls it and returns
         `(output, (graphdef, state))`; `.apply(...).encode(x)` calls a method instead."""
-        return _Applier(self, (state, *states))
+        return ApplyCaller(self, (state, *states))
 
     def __repr__(self):
-        def show(d):
-            if isinstance(d, NodeDef):
-                return f"{d.type.__name__}({', '.join(f'{k}={show(v)}' for k, v in d.attributes if not isinstance(v, Static))})"
-            return {VariableDef: lambda: d.type.__name__, NodeRef: lambda: f"<shared #{d.index}>",
-                    PytreeDef: lambda: "[" + ", ".join(show(v) for _, v in d.children) + "]"}.get(type(d), lambda: "Array")()
-        return f"GraphDef({show(self.root)}, num_leaves={self.num_leaves})"
+        return f"GraphDef({_definition_repr(self.root)}, num_leaves={self.num_leaves})"
 
 
-jax.tree_util.register_pytree_node(GraphDef, lambda g: ((), g), lambda g, _: g)
+def _definition_repr(d):
+    if isinstance(d, NodeDef):
+        shown = [f"{k}={_definition_repr(v)}" for k, v in d.attributes if not isinstance(v, Static)]
+        return f"{d.type.__name__}({', '.join(shown)})"
+    if isinstance(d, VariableDef):
+        return d.type.__name__
+    if isinstance(d, NodeRef):
+        return f"<shared #{d.index}>"
+    if isinstance(d, PytreeDef):
+        return "[" + ", ".join(_definition_repr(v) for _, v in d.children) + "]"
+    return "Array"
 
 
-class _Applier:
+def _graphdef_flatten(graphdef):
+    return (), graphdef
+
+
+def _graphdef_unflatten(graphdef, children):
+    return graphdef
+
+
+jax.tree_util.register_pytree_node(GraphDef, _graphdef_flatten, _graphdef_unflatten)
+
+
+class ApplyCaller:
+    """What `GraphDef.apply` returns: call it (or one of its methods) on a merged model."""
+
     def __init__(self, graphdef, states):
-        self.graphdef, self.states = graphdef, states
+        self.graphdef = graphdef
+        self.states = states
 
     def __getattr__(self, name):
-        return functools.partial(self._run, name)
+        return functools.partial(self._call, name)
 
     def __call__(self, *args, **kwargs):
-        return self._run("__call__", *args, **kwargs)
+        return self._call("__call__", *args, **kwargs)
 
-    def _run(self, method, *args, **kwargs):
+    def _call(self, method, *args, **kwargs):
         module = merge(self.graphdef, *self.states)
-        return getattr(module, method)(*args, **kwargs), split(module)
+        out = getattr(module, method)(*args, **kwargs)
+        return out, split(module)
 
 
 # -- walking a graph -----------------------------------------------------------------------
 def is_graph_node(x) -> bool:
-    return isinstance(x, Object)
+    return isinstance(x, Pytree)
 
 
-def _key_name(k):
-    """A JAX key-path entry as a plain path component: 'mu', 0, ..."""
-    return next((getattr(k, a) for a in ("name", "key", "idx") if hasattr(k, a)), str(k))
+def is_node_or_variable(x) -> bool:
+    return isinstance(x, (Pytree, Variable))
 
 
-def flatten(node, nodes=None):
-    """`node` -> (GraphDef, [(path, Variable or array), ...]). If a list is passed as `nodes`,
-    it receives every object and Variable in index order (what the transforms map back to)."""
-    index, leaves = {}, []
-    nodes = [] if nodes is None else nodes
+def key_name(key):
+    """A JAX key-path entry as a path part: 'mu', 0, ..."""
+    for attribute in ("name", "key", "idx"):
+        if hasattr(key, attribute):
+            return getattr(key, attribute)
+    return str(key)
+
+
+def _shared_reference_error(x, first_path, path, where):
+    return ValueError(
+        f"Duplicate {type(x).__name__} found at paths {path_text(first_path) or '(root)'} and "
+        f"{path_text(path) or '(root)'}. Tree mode (graph=False) does not support shared "
+        f"references: make it a tree (no object reachable twice), or pass graph=True to "
+        f"{where} (or use graph mode: minnx.set_graph_mode(True)).")
+
+
+def flatten(node, *, graph=None, objects=None, where="split"):
+    """`node` -> (GraphDef, [(path, Variable or raw value), ...]).
+
+    If a list is passed as `objects`, it receives every object and Variable in visit order
+    (their GraphDef indexes), which the transforms use to write results back."""
+    graph = graph_mode(graph)
+    first_visit = {}  # id(object or Variable) -> (index, path)
+    leaves = []
+    objects = [] if objects is None else objects
 
     def visit(x, path):
-        if not _holds_state(x):
-            return Static(_Hashable(x))
-        if id(x) in index:
-            return NodeRef(index[id(x)])
-        if isinstance(x, (jax.Array, np.ndarray)):
+        if is_node_or_variable(x):
+            if id(x) in first_visit:
+                index, first_path = first_visit[id(x)]
+                if not graph:
+                    raise _shared_reference_error(x, first_path, path, where)
+                return NodeRef(index)
+            index = len(objects)
+            first_visit[id(x)] = (index, path)
+            objects.append(x)
+            if isinstance(x, Variable):
+                leaves.append((path, x))
+                metadata = tuple(sorted(x.get_metadata().items()))
+                return VariableDef(type(x), index, metadata)
+            attributes = []
+            for key, value in x._graph_items():
+                if x._is_data_attribute(key, value):
+                    attributes.append((key, visit(value, path + (key,))))
+                elif has_data(value):  # filled in after __init__, e.g. by list.append
+                    raise _static_holds_data_error(x, key, value)
+                else:
+                    attributes.append((key, Static(value)))
+            return NodeDef(type(x), index, tuple(attributes))
+        pairs, treedef = jax.tree_util.tree_flatten_with_path(x, is_leaf=is_node_or_variable)
+        if jax.tree_util.treedef_is_leaf(treedef) and pairs:
             leaves.append((path, x))
             return LeafDef()
-        if not _is_node_or_variable(x):  # a pytree: visit its leaves, keep its structure
-            pairs, treedef = jax.tree_util.tree_flatten_with_path(x, is_leaf=_is_node_or_variable)
-            keys = [tuple(map(_key_name, k)) for k, _ in pairs]
-            return PytreeDef(treedef, tuple((k, visit(leaf, path + k)) for k, (_, leaf) in zip(keys, pairs)))
-        index[id(x)] = len(index)
-        nodes.append(x)
-        if isinstance(x, Variable):
-            leaves.append((path, x))
-            return VariableDef(type(x), index[id(x)], tuple(sorted((k, _Hashable(v)) for k, v in x._meta.items())))
-        return NodeDef(type(x), index[id(x)], tuple((k, visit(v, path + (k,))) for k, v in x._graph_items()))
+        children = []
+        for key_path, leaf in pairs:
+            keys = tuple(key_name(k) for k in key_path)
+            children.append((keys, visit(leaf, path + keys)))
+        return PytreeDef(treedef, tuple(children))
 
-    return GraphDef(visit(node, ()), len(leaves)), leaves
+    root = visit(node, ())
+    return GraphDef(root, len(leaves)), leaves
 
 
-def unflatten(graphdef, flat, reuse=None, built=None):
-    """Build objects from a GraphDef and a `{path: leaf}` dict (consumed). Fresh objects, except
-    those in `reuse` (`{index: existing object}`), which are emptied and refilled in place.
-    If a dict is passed as `built`, it receives `{index: object}` for everything built."""
+def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
+    """Objects from a GraphDef and a `{path: leaf}` dict (consumed: what is left was unused).
+
+    Fresh objects, except those in `reuse` (`{index: existing object}`), which are emptied and
+    refilled in place. A Variable in `leaves` goes into the model as it is (as in flax), unless
+    `copy`. If a dict is passed as `built`, it receives `{index: object}` for everything built."""
     if not isinstance(graphdef, GraphDef):
         raise TypeError(f"minnx.merge: the first argument must be the GraphDef returned by split, "
                         f"got {type(graphdef).__name__}.")
-    built, reuse = {} if built is None else built, reuse or {}
+    built = {} if built is None else built
+    reuse = reuse or {}
 
     def take(path, kind):
-        if path not in flat:
+        if path not in leaves:
             raise ValueError(
-                f"minnx.merge: the state does not fit the graphdef: no value at {'/'.join(map(str, path))} "
-                f"(the graphdef expects a {kind} there). Pass every State that split returned, e.g. "
-                "`merge(graphdef, params, rest)`, and check it came from the same kind of model.")
-        return flat.pop(path)
+                f"minnx.merge: the state does not fit the graphdef: there is no value at "
+                f"{path_text(path) or '(root)'}, where the graphdef expects a {kind}. Pass every "
+                "State that split returned, e.g. `merge(graphdef, params, rest)`.")
+        return leaves.pop(path)
 
     def build(d, path):
         if isinstance(d, NodeRef):
             return built[d.index]
         if isinstance(d, Static):
-            return d.value.value
+            return d.value
         if isinstance(d, LeafDef):
-            return _value_of(take(path, "array"))
+            leaf = take(path, "value")
+            return leaf.get_value() if isinstance(leaf, Variable) else leaf
         if isinstance(d, PytreeDef):
-            return d.treedef.unflatten([build(sub, path + key) for key, sub in d.children])
+            children = [build(sub, path + keys) for keys, sub in d.children]
+            return d.treedef.unflatten(children)
         if isinstance(d, VariableDef):
             leaf = take(path, d.type.__name__)
-            if isinstance(leaf, Variable) and d.index not in reuse:
-                var = leaf  # like flax, merge puts the State's own Variable in the model
+            value = leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
+            metadata = leaf.get_metadata() if isinstance(leaf, Variable) else dict(d.metadata)
+            if d.index in reuse:
+                variable = reuse[d.index]
+                variable.set_raw_value(value)
+                variable.set_metadata(metadata)
+            elif isinstance(leaf, Variable) and not copy:
+                variable = leaf
             else:
-                var = reuse[d.index] if d.index in reuse else d.type.__new__(d.type)
-                var.__dict__.update(_value=_value_of(leaf), _meta={k: v.value for k, v in d.metadata})
-            built[d.index] = var
-            return var
-        obj = reuse.get(d.index)  # a NodeDef: create the object first (cycles may point back at it)
-        obj = d.type.__new__(d.type) if obj is None else obj
-        obj.__dict__.clear()
+                variable = d.type.from_metadata(value, metadata)
+            built[d.index] = variable
+            return variable
+        obj = reuse.get(d.index)  # a NodeDef: make the object first, cycles may point back at it
+        if obj is None:
+            obj = d.type._graph_new()
+        else:  # empty it, keeping its bookkeeping (objects.py) but not its data/static map
+            for name in [k for k in vars(obj) if not k.startswith("_object__")]:
+                del obj.__dict__[name]
+            obj.__dict__.pop("_object__nodes", None)
         built[d.index] = obj
         for key, sub in d.attributes:
-            obj._graph_set(key, build(sub, path + (key,)))
+            obj._graph_set(key, build(sub, path + (key,)), not isinstance(sub, Static))
         return obj
 
-    node = build(graphdef.root, ())
-    if flat:
-        extra = ", ".join("/".join(map(str, p)) for p in list(flat)[:5])
-        raise ValueError(f"minnx.merge: the state does not fit the graphdef: it has values the model "
-                         f"has no place for ({extra}). Was it split from a different model?")
-    return node
-
-
-def _value_of(leaf):
-    return leaf.get_value() if isinstance(leaf, Variable) else leaf
-
-
-def _flat_of(states):
-    return {p: x for s in states for p, x in (s if isinstance(s, State) else State(s)).flat_state()}
+    return build(graphdef.root, ())
 
 
 # -- the functional API --------------------------------------------------------------------
-def split(node, *filters):
+def _states_to_flat(states):
+    """`{path: leaf}` from the States split returned (a bare leaf for a bare Variable's State)."""
+    flat = {}
+    for s in states:
+        if isinstance(s, dict):
+            pairs = State(s).flat_state()
+        else:
+            pairs = [((), s)]
+        for path, leaf in pairs:
+            if path in flat:
+                raise ValueError(
+                    f"minnx.merge: two of the states both hold a value at {path_text(path)}. "
+                    "Pass each part of the state once, e.g. the States one split returned.")
+            flat[path] = leaf
+    return flat
+
+
+def _state_of(leaves):
+    """The State of a walk's leaves; for a bare Variable or array, the leaf itself."""
+    if len(leaves) == 1 and leaves[0][0] == ():
+        return leaves[0][1]
+    return State.from_flat_path(leaves)
+
+
+def split(node, *filters, graph=None):
     """`graphdef, state = split(model)`; with filters, one State per filter:
     `graphdef, params, rest = split(model, Param, ...)`."""
-    if isinstance(node, (jax.Array, np.ndarray)) or not _holds_state(node):
-        raise TypeError(f"minnx.split: expected a Module (or another minnx graph node), got "
-                        f"{type(node).__name__}. Plain arrays and pytrees need no split: pass them to JAX as they are.")
-    graphdef, leaves = flatten(node)
-    groups = split_by_filters(leaves, filters, "split") if filters else [leaves]
-    return (graphdef, *(State.from_flat_path(g) for g in groups))
+    graphdef, leaves = flatten(node, graph=graph)
+    if not filters:
+        return graphdef, _state_of(leaves)
+    groups = group_by_filters(leaves, filters, "split")
+    return (graphdef, *(_state_of(group) for group in groups))
 
 
-def merge(graphdef, state=None, /, *states):
+def merge(graphdef, state=None, /, *states, copy=False):
     """A new object from a GraphDef and the State(s) split returned."""
-    return unflatten(graphdef, _flat_of(s for s in (state, *states) if s is not None))
+    all_states = [s for s in (state, *states) if s is not None]
+    leaves = _states_to_flat(all_states)
+    node = unflatten(graphdef, leaves, copy=copy)
+    if leaves:
+        extra = ", ".join(path_text(p) for p in list(leaves)[:5])
+        raise ValueError(f"minnx.merge: the state does not fit the graphdef: it has values the "
+                         f"model has no place for ({extra}). Was it split from another model?")
+    return node
 
 
-def state(node, *filters):
-    """The State of `node` (one per filter if filters are given). Leaves are the node's
-    own Variables, so `state(model)['kernel'] is model.kernel`."""
-    _, leaves = flatten(node)
-    return _one_or_tuple([State.from_flat_path([(p, x) for p, x in leaves if to_predicate(f)(p, x)])
-                          for f in filters or [...]])
+def state(node, *filters, graph=None):
+    """The State of `node`, one per filter if filters are given. Its leaves are the node's own
+    Variables, so `state(model)['kernel'] is model.kernel`."""
+    _, leaves = flatten(node, graph=graph, where="state")
+    if not filters:
+        return _state_of(leaves)
+    states = []
+    for f in filters:
+        predicate = to_predicate(f)
+        states.append(State.from_flat_path([(p, x) for p, x in leaves if predicate(p, x)]))
+    return one_or_tuple(states)
 
 
-def graphdef(node):
-    return flatten(node)[0]
+def set_metadata(node, /, *, only=Variable, **metadata):
+    """Set metadata entries on every Variable in `node` that `only` selects."""
+    for variable in jax.tree.leaves(state(node, only), is_leaf=lambda x: isinstance(x, Variable)):
+        variable.set_metadata(**metadata)
 
 
-def _get(node, key):
+def graphdef(node, /, *, graph=None):
+    return flatten(node, graph=graph, where="graphdef")[0]
+
+
+def _child(node, key):
+    """The child of `node` at `key` (an attribute, a list index, a dict key), or None."""
+    if isinstance(node, Pytree):
+        items = dict(node._graph_items())
+        return items.get(key)
     try:
-        return node._graph_get(key) if isinstance(node, Object) else node[key]
+        return node[key]
     except (KeyError, IndexError, TypeError):
         return getattr(node, str(key), None)  # a field of a NamedTuple inside a pytree
 
 
-def _parent(node, path, where):
-    for key in path[:-1]:
-        node = _get(node, key)
-        if node is None:
-            raise ValueError(f"minnx.{where}: nothing at {'/'.join(map(str, path))}; was the state split "
-                             "from another model?")
-    return node
-
-
 def update(node, state, /, *states):
-    """Write the values of State(s) into `node` in place (the model keeps its Variables)."""
-    for path, leaf in _flat_of((state, *states)).items():
-        parent = _parent(node, path, "update")
-        target = _get(parent, path[-1])
-        if isinstance(target, Variable):
-            target.set_value(_value_of(leaf))
-            if isinstance(leaf, Variable) and leaf._meta != target._meta:
-                touch()
-                target._meta.update(leaf._meta)
-        elif isinstance(parent, Object):
-            parent._graph_set(path[-1], leaf.copy() if isinstance(leaf, Variable) and target is None else leaf)
+    """Write the values of State(s) into `node` in place: its Variables keep their identity and
+    take the new values (and metadata). Every path is checked before anything is written."""
+    writes = []
+    for path, leaf in _states_to_flat((state, *states)).items():
+        parent = node
+        for key in path[:-1]:
+            parent = _child(parent, key)
+            if parent is None:
+                raise ValueError(f"minnx.update: the model has nothing at {path_text(path[:-1])} to "
+                                 f"write {path_text(path)} into; was the state split from another "
+                                 "model?")
+        target = _child(parent, path[-1])
+        if not isinstance(target, Variable) and not isinstance(parent, (Pytree, dict, list)):
+            raise ValueError(f"minnx.update: cannot write {path_text(path)}: its parent is a "
+                             f"{type(parent).__name__}, which cannot be changed in place.")
+        writes.append((parent, path[-1], target, leaf))
+    for parent, key, target, leaf in writes:
+        if isinstance(target, Variable) and isinstance(leaf, Variable):
+            target.update_from_state(leaf)
+        elif isinstance(target, Variable):
+            target.set_raw_value(leaf)
+        elif isinstance(parent, Pytree):
+            new = leaf.copy() if isinstance(leaf, Variable) and target is None else leaf
+            parent._graph_set(key, new)
         else:
-            parent[path[-1]] = leaf
+            parent[key] = leaf
 
 
 def pop(node, *filters):
-    """Remove the Variables matching `filters` from `node` and return them as State(s)."""
-    groups = split_by_filters(flatten(node)[1], (*filters, ...), "pop")[:-1]
-    for path, _ in (pair for group in groups for pair in group):
-        parent = _parent(node, path, "pop")
-        if isinstance(parent, Object):
-            delattr(parent, path[-1])
+    """Remove the Variables matching `filters` from `node`; return them as State(s)."""
+    _, leaves = flatten(node, where="pop")
+    groups = group_by_filters(leaves, (*filters, ...), "pop")[:-1]
+    for group in groups:
+        for path, _ in group:
+            parent = node
+            for key in path[:-1]:
+                parent = _child(parent, key)
+            if isinstance(parent, Pytree):
+                delattr(parent, path[-1])
+            else:
+                del parent[path[-1]]
+    return one_or_tuple([State.from_flat_path(group) for group in groups])
+
+
+def clone(node, variables=True, *, arrays=False, graph=None):
+    """A copy with the same structure and sharing: new objects, and new Variables unless
+    `variables=False`; the arrays themselves are copied too if `arrays=True`."""
+    graphdef, leaves = flatten(node, graph=graph, where="clone")
+    copies = {}
+    for path, leaf in leaves:
+        value = leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
+        if arrays:
+            value = jax.tree.map(lambda a: a.copy() if hasattr(a, "copy") else a, value)
+        if isinstance(leaf, Variable):
+            copies[path] = leaf.copy(value) if variables or arrays else leaf
         else:
-            del parent[path[-1]]
-    return _one_or_tuple([State.from_flat_path(g) for g in groups])
+            copies[path] = value
+    return unflatten(graphdef, copies)
 
 
-def clone(node):
-    """A deep copy: same structure and sharing, new Variables."""
-    graphdef, leaves = flatten(node)
-    return unflatten(graphdef, {p: x.copy() if isinstance(x, Variable) else x for p, x in leaves})
-
-
-def iter_graph(node):
-    """Yield `(path, value)` for every node and leaf, children before their parent, each shared
-    object once (the order flax uses)."""
-    seen = set()
+def iter_graph(node, /, *, graph=None):
+    """Yield `(path, value)` for every object, Variable and attribute value in the graph,
+    children before their parent (the order flax uses), each shared object once."""
+    graph = graph_mode(graph)
+    seen = {}
 
     def walk(x, path):
-        if _is_node_or_variable(x):
+        if is_node_or_variable(x):
             if id(x) in seen:
+                if not graph:
+                    raise _shared_reference_error(x, seen[id(x)], path, "iter_graph")
                 return
-            seen.add(id(x))
-        if isinstance(x, Object):
+            seen[id(x)] = path
+        if isinstance(x, Pytree):
             for key, value in x._graph_items():
                 yield from walk(value, path + (key,))
-        elif not isinstance(x, (Variable, jax.Array, np.ndarray)) and _holds_state(x):  # a pytree
-            for keys, leaf in jax.tree_util.tree_flatten_with_path(x, is_leaf=_is_node_or_variable)[0]:
-                yield from walk(leaf, path + tuple(map(_key_name, keys)))
+        elif not isinstance(x, Variable):
+            pairs, treedef = jax.tree_util.tree_flatten_with_path(x, is_leaf=is_node_or_variable)
+            if not jax.tree_util.treedef_is_leaf(treedef):
+                for key_path, leaf in pairs:
+                    yield from walk(leaf, path + tuple(key_name(k) for k in key_path))
         yield path, x
 
     yield from walk(node, ())
+
+
+def iter_children(node, /, *, graph=None):
+    """Yield `(name, child)` for the direct children of `node` that are graph nodes."""
+    for key, value in node._graph_items():
+        if is_graph_node(value):
+            yield key, value
+
+
+def find_duplicates(node, /, *, only=...):
+    """The paths of every object or Variable reachable more than once: `[[path, path], ...]`."""
+    from_filter = to_predicate(only)
+    paths = {}
+
+    def walk(x, path):
+        if is_node_or_variable(x):
+            paths.setdefault(id(x), [])
+            paths[id(x)].append((path, x))
+            if len(paths[id(x)]) > 1:
+                return
+        if isinstance(x, Pytree):
+            for key, value in x._graph_items():
+                if x._is_data_attribute(key, value):
+                    walk(value, path + (key,))
+        elif not isinstance(x, Variable):
+            pairs, treedef = jax.tree_util.tree_flatten_with_path(x, is_leaf=is_node_or_variable)
+            if not jax.tree_util.treedef_is_leaf(treedef):
+                for key_path, leaf in pairs:
+                    walk(leaf, path + tuple(key_name(k) for k in key_path))
+
+    walk(node, ())
+    return [[p for p, _ in found] for found in paths.values()
+            if len(found) > 1 and from_filter(found[0][0], found[0][1])]

@@ -1,240 +1,314 @@
-"""Lifting: how a transform carries graph nodes across a JAX transform boundary.
+"""Lifting: how an NNX transform carries Modules across a JAX transform, in three steps.
 
-JAX transforms take pure functions of pytrees of arrays; a Module is neither. So every NNX
-transform does three steps around the JAX one:
-1. `lift` (outside): split the graph nodes in the arguments *together* (shared references stay
-   shared) and put, in each node's place, the list of its Variables' values: plain arrays.
-2. `lower` (inside, while JAX traces): merge the values into fresh objects the function may use
-   and mutate; then `lift_out` splits them again and returns their values, plus a static
-   description of anything whose structure changed.
-3. `lower_out` (outside): write the new values into the caller's own objects (an `update`), and
-   turn graph nodes the function returned into objects.
+JAX transforms take pure functions of arrays; a Module is neither pure nor an array. So every
+NNX transform wraps its JAX transform in the split / merge / update a learner would write by
+hand around `jax.jit` (notebook 4 does):
 
-It is the split / merge / update a learner writes by hand around `jax.jit` (notebook 4). Walking
-the graph in Python is slow next to a jitted call, so `split_nodes` reuses its last walk of the
-same objects while no graph structure has changed (see `module.structure_version`).
+1. `split_arguments` (outside): split the graph nodes among the arguments *together*, so that a
+   layer passed twice stays one layer, and put in each node's place the list of its Variables'
+   values: plain arrays, which JAX can trace.
+2. `merge_arguments` (inside, while JAX traces): build fresh objects around those (traced)
+   values and call the function with them. It may read and change them freely. Then
+   `split_results` splits them again and returns the values that changed, plus a static
+   description of anything else (new attributes, objects in the output).
+3. `update_arguments` (outside): write the changed values into the caller's own Variables,
+   and hand back the output, with the caller's objects where the function returned them.
+
+What step 2 may change depends on two switches (config.py). With `graph_updates=True` (the
+default) structure changes come out too: a new attribute, a sown value, a replaced layer. With
+`graph_updates=False`, or in tree mode (`graph=False`), only the values of the Variables passed
+in come out, and the output must not contain them (flax's "simple transforms", FLIP 5310).
 """
-import functools
 from typing import Any, NamedTuple
 
 import jax
-import numpy as np
 
-from .graph import flatten, unflatten, update
-from .module import Object, structure_version, _is_node_or_variable as is_node
+from .graph import (GraphDef, LeafDef, NodeDef, PytreeDef, VariableDef, flatten,
+                    is_node_or_variable, unflatten, update)
 from .state import State
-from .variables import Variable
+from .variables import Variable, inside_transform
 
 
-class Split:
-    """One walk of a tuple of graph nodes: GraphDef, the leaves in order, and which node each
-    leaf belongs to. Equal (and hashing alike) when the structure is the same, so a jitted
-    function compiled for one Split is reused for the next with that structure."""
+class Plan:
+    """The static part of split arguments. Hashable (the hash is computed once), so a jitted
+    function is compiled once per plan and reused for arguments of the same structure."""
 
-    def __init__(self, nodes):
-        self.nodes = nodes  # kept alive: the cache key holds their ids
-        self.objects = []   # every object and Variable, by GraphDef index
-        self.graphdef, leaves = flatten(nodes, self.objects)
-        self.paths = tuple(path for path, _ in leaves)
-        self.leaves = [leaf for _, leaf in leaves]  # Variables (or bare array attributes)
-        self.by_node = [[j for j, p in enumerate(self.paths) if p[0] == k] for k in range(len(nodes))]
-        self.node_leaves = [[self.leaves[j] for j in js] for js in self.by_node]
-        # equal structures share one (graphdef, paths) object, so comparing two Splits is cheap
-        self.structure = _structures.setdefault((self.graphdef, self.paths), (self.graphdef, self.paths))
-        self._hash = hash(self.structure)
+    def __init__(self, treedef, positions, graphdef, paths, graph, graph_updates):
+        self.treedef = treedef      # the arguments' pytree, with each graph node as one leaf
+        self.positions = positions  # which of those leaves are graph nodes
+        self.graphdef = graphdef    # the graph nodes, split together
+        self.paths = paths          # each leaf's path; path[0] is the graph node it belongs to
+        self.graph = graph
+        self.graph_updates = graph_updates
+        self._key = (treedef, positions, graphdef, paths, graph, graph_updates)
+        self._hash = hash(self._key)
 
-    def node_values(self, k):
-        """The values of node k's leaves, as the transform passes them to JAX."""
-        return [v._value if isinstance(v, Variable) else v for v in self.node_leaves[k]]
-
-    def write(self, j, value):
-        leaf = self.leaves[j]
-        if isinstance(leaf, Variable):
-            leaf.set_value(value)
-        else:  # a bare array attribute: replace it in its parent
-            path = self.paths[j]
-            update(self.nodes[path[0]], State.from_flat_path([(path[1:], value)]))
+    def __eq__(self, other):
+        return isinstance(other, Plan) and (self is other or self._key == other._key)
 
     def __hash__(self):
         return self._hash
 
-    def __eq__(self, other):
-        return isinstance(other, Split) and self.structure is other.structure
-
-
-_cache, _structures = {}, {}
-
-
-def split_nodes(nodes):
-    key = (tuple(map(id, nodes)), structure_version[0])
-    split = _cache.get(key)
-    if split is None:
-        split = _cache[key] = Split(nodes)
-        if len(_cache) > 32:
-            del _cache[next(iter(_cache))]
-    return split
-
 
 class Lifted(NamedTuple):
-    """Where the graph nodes sat in a pytree of arguments, and their Split."""
-    treedef: Any
-    positions: tuple
-    split: Split
+    """Split arguments: their Plan, and the caller's Variables (or raw values) and objects."""
+    plan: Plan
+    leaves: list      # the caller's Variables (or raw values), in path order
+    objects: list     # the caller's objects and Variables, by GraphDef index
 
 
-_LEAF_TYPES = (jax.Array, np.ndarray, int, float, complex)
+def _value(leaf):
+    return leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
 
 
-@functools.lru_cache
-def _tuple_of_leaves(n):
-    return jax.tree.structure((0,) * n)
+def split_arguments(args, *, graph, graph_updates):
+    """Step 1: `args` -> (the same pytree with each graph node replaced by its values, Lifted)."""
+    flat, treedef = jax.tree.flatten(args, is_leaf=is_node_or_variable)
+    positions = tuple(i for i, x in enumerate(flat) if is_node_or_variable(x))
+    objects = []
+    nodes = tuple(flat[i] for i in positions)
+    graphdef, leaves = flatten(nodes, graph=graph, objects=objects, where="the transform")
+    plan = Plan(treedef, positions, graphdef, tuple(p for p, _ in leaves), graph, graph_updates)
+    lifted = Lifted(plan, [leaf for _, leaf in leaves], objects)
+    return pure_arguments(flat, lifted), lifted
 
 
-def _flat_arguments(tree):
-    """`f(model, optimizer, x, y)`: a tuple of graph nodes and arrays needs no pytree walk."""
-    if type(tree) is not tuple:
-        return None
-    positions = []
-    for i, x in enumerate(tree):
-        if isinstance(x, (Object, Variable)):
-            positions.append(i)
-        elif not isinstance(x, _LEAF_TYPES):
-            return None
-    return tuple(positions)
-
-
-def lift(tree):
-    """`tree` -> (the same tree with each graph node replaced by its values, Lifted)."""
-    positions = _flat_arguments(tree)
-    if positions is None:
-        leaves, treedef = jax.tree.flatten(tree, is_leaf=is_node)
-        positions = tuple(i for i, x in enumerate(leaves) if is_node(x))
-    else:
-        leaves, treedef = list(tree), _tuple_of_leaves(len(tree))
-    split = split_nodes(tuple(leaves[i] for i in positions))
-    for k, i in enumerate(positions):
-        leaves[i] = split.node_values(k)
-    return treedef.unflatten(leaves), Lifted(treedef, positions, split)
+def pure_arguments(flat, lifted):
+    """The arguments as JAX receives them: each graph node replaced by its leaves' values."""
+    plan = lifted.plan
+    flat = list(flat)
+    for k, i in enumerate(plan.positions):
+        flat[i] = [_value(leaf) for path, leaf in zip(plan.paths, lifted.leaves) if path[0] == k]
+    return plan.treedef.unflatten(flat)
 
 
 class Inner(NamedTuple):
-    """The fresh objects built inside a transform, and the values they started from."""
+    """Inside the transform: the fresh objects, by GraphDef index, and their starting values."""
     roots: tuple
     built: dict
     values: list
 
-    def current(self):
-        """The GraphDef of the inner objects now, and their leaves' values."""
-        graphdef, leaves = flatten(self.roots)
-        return graphdef, [v._value if isinstance(v, Variable) else v for _, v in leaves]
 
-
-def lower(pure, lifted):
-    """Inside a transform: rebuild the tree with fresh objects holding the (traced) values."""
-    split = lifted.split
-    leaves = lifted.treedef.flatten_up_to(pure)
-    values = [None] * len(split.paths)
-    for k, i in enumerate(lifted.positions):
-        for j, value in zip(split.by_node[k], leaves[i]):
-            values[j] = value
+def merge_arguments(pure_args, plan):
+    """Step 2a: rebuild the arguments with fresh objects around the (traced) values."""
+    flat = plan.treedef.flatten_up_to(pure_args)
+    values = [value for i in plan.positions for value in flat[i]]
     built = {}
-    roots = unflatten(split.graphdef, dict(zip(split.paths, values)), built=built)
-    for k, i in enumerate(lifted.positions):
-        leaves[i] = roots[k]
-    return lifted.treedef.unflatten(leaves), Inner(roots, built, values)
+    with inside_transform():
+        roots = unflatten(plan.graphdef, dict(zip(plan.paths, values)), built=built)
+    for k, i in enumerate(plan.positions):
+        flat[i] = roots[k]
+    return plan.treedef.unflatten(flat), Inner(roots, built, values)
 
 
-class Static:
-    """A pytree with no leaves: JAX carries `value` through a transform as static data."""
+class ValuesOnly(NamedTuple):
+    """What split_results found when no structure changed: which leaves got new values, and
+    which input object (GraphDef index) each graph node in the output is."""
+    changed: tuple
+    out_treedef: Any
+    out_positions: tuple
+    out_indexes: tuple
+
+
+class NewStructure(NamedTuple):
+    """What split_results found when structure changed (or new objects came out): the GraphDef
+    of (inputs, new outputs) and its paths; `reuse` maps its indexes to input indexes."""
+    graphdef: GraphDef
+    paths: tuple
+    reuse: tuple
+    out_treedef: Any
+    out_positions: tuple
+    out_sources: tuple  # for each graph node in the output: ("input", index) or ("new", n)
+
+
+class SimpleOut(NamedTuple):
+    """What split_results found with graph_updates=False: which input leaves changed, and the
+    GraphDef of the graph nodes in the output (they are always new objects outside)."""
+    changed: tuple
+    out_treedef: Any
+    out_positions: tuple
+    out_graphdef: GraphDef
+    out_paths: tuple
+
+
+class StaticResult:
+    """A pytree with no leaves: JAX carries `value` out of a transform as static data."""
 
     def __init__(self, value):
         self.value = value
 
     def __eq__(self, other):
-        return isinstance(other, Static) and self.value == other.value
+        return isinstance(other, StaticResult) and self.value == other.value
 
     def __hash__(self):
         return hash(self.value)
 
 
-jax.tree_util.register_pytree_node(Static, lambda s: ((), s.value), lambda value, _: Static(value))
+def _static_result_flatten(static):
+    return (), static.value
 
 
-# What lift_out tells lower_out, as static data. `Fast`: the inputs kept their structure and no
-# new object came out: `order` says which leaves changed; `markers` which input object each
-# graph node in the output is. `Graph`: otherwise; it carries the GraphDef of inputs and new
-# outputs, `reuse` maps its indices to the caller's objects, `markers` are ("in", i) or ("new", n).
-Fast = NamedTuple("Fast", [("order", tuple), ("out_treedef", Any), ("out_positions", tuple), ("markers", tuple)])
-Graph = NamedTuple("Graph", [("graphdef", Any), ("paths", tuple), ("reuse", tuple), ("out_treedef", Any),
-                             ("out_positions", tuple), ("markers", tuple)])
+def _static_result_unflatten(value, children):
+    return StaticResult(value)
 
 
-def lift_out(out, inner, lifted, only_changed=False):
-    """Inside, after the call: `(out with new nodes as value lists, updates, Static)`.
-
-    `updates` mirrors the lifted arguments: at each graph node's place, the values of its leaves
-    that changed (all of them if `only_changed` is False). If the inputs kept their structure and
-    the output holds no new objects, that is all (`Fast`, the common case). Otherwise the inputs
-    and the new outputs are split together and a `Graph` carries their GraphDef."""
-    split = lifted.split
-    out_leaves, out_treedef = jax.tree.flatten(out, is_leaf=is_node)
-    old_index = {id(obj): i for i, obj in inner.built.items()}
-    out_positions = tuple(i for i, x in enumerate(out_leaves) if is_node(x))
-    new_nodes = tuple(out_leaves[i] for i in out_positions if id(out_leaves[i]) not in old_index)
-    graphdef, now = inner.current()
-    update_leaves = [None] * lifted.treedef.num_leaves
-    if graphdef == split.graphdef and not new_nodes:
-        changed = {j for j, v in enumerate(now) if not only_changed or v is not inner.values[j]}
-        for k, i in enumerate(lifted.positions):
-            update_leaves[i] = [now[j] for j in split.by_node[k] if j in changed]
-        order = tuple(j for k in range(len(lifted.positions)) for j in split.by_node[k] if j in changed)
-        markers = tuple(old_index[id(out_leaves[i])] for i in out_positions)
-        for i in out_positions:
-            out_leaves[i] = []
-        static = Fast(order, out_treedef, out_positions, markers)
-    else:
-        objects = []
-        graphdef, leaves = flatten((inner.roots, new_nodes), objects)
-        paths = tuple(p for p, _ in leaves)
-        values = [v._value if isinstance(v, Variable) else v for _, v in leaves]
-        for k, i in enumerate(lifted.positions):
-            update_leaves[i] = [v for p, v in zip(paths, values) if p[:2] == (0, k)]
-        markers = []
-        for i in out_positions:
-            if id(out_leaves[i]) in old_index:
-                markers.append(("in", old_index[id(out_leaves[i])]))
-                out_leaves[i] = []
-            else:
-                n = sum(m[0] == "new" for m in markers)
-                markers.append(("new", n))
-                out_leaves[i] = [v for p, v in zip(paths, values) if p[:2] == (1, n)]
-        reuse = tuple((new, old_index[id(obj)]) for new, obj in enumerate(objects) if id(obj) in old_index)
-        static = Graph(graphdef, paths, reuse, out_treedef, out_positions, tuple(markers))
-    return out_treedef.unflatten(out_leaves), lifted.treedef.unflatten(update_leaves), Static(static)
+jax.tree_util.register_pytree_node(StaticResult, _static_result_flatten, _static_result_unflatten)
 
 
-def lower_out(result, lifted, write=True):
-    """Outside, after the call: write the updates into the caller's objects (unless `write` is
-    False, for eval_shape); return `out`."""
+def _per_argument(plan, paths, values):
+    """The arguments' pytree with, at each graph node's place, the values whose path starts
+    there (`vmap` maps them on that argument's axis)."""
+    flat = [None] * plan.treedef.num_leaves
+    for k, i in enumerate(plan.positions):
+        flat[i] = [v for path, v in zip(paths, values) if path[0] == k]
+    return plan.treedef.unflatten(flat)
+
+
+def _from_argument(plan, updates):
+    """The inverse of _per_argument: the values in path order."""
+    flat = plan.treedef.flatten_up_to(updates)
+    return [value for i in plan.positions for value in flat[i]]
+
+
+def split_results(out, inner, plan, *, all_values=False):
+    """Step 2b: after the call, `(output, updates, static)`, all for JAX to carry out.
+
+    In `output` each graph node is replaced by the values of its leaves (none if it is one of
+    the inputs); `updates` follows the arguments' structure: at each graph node's place, the
+    new values of its leaves (only those that changed, unless `all_values`: every branch of
+    `cond` must return the same structure); `static` says how to put it all back."""
+    out_flat, out_treedef = jax.tree.flatten(out, is_leaf=is_node_or_variable)
+    out_positions = tuple(i for i, x in enumerate(out_flat) if is_node_or_variable(x))
+    if not plan.graph_updates:
+        return _simple_results(out_flat, out_treedef, out_positions, inner, plan, all_values)
+    input_index = {id(obj): index for index, obj in inner.built.items()}
+    new_nodes = tuple(out_flat[i] for i in out_positions if id(out_flat[i]) not in input_index)
+    graphdef, leaves = flatten(inner.roots, graph=plan.graph, where="the transform")
+    values = [_value(leaf) for _, leaf in leaves]
+    changed_raw = any(not isinstance(leaf, Variable) and value is not inner.values[j]
+                      for j, ((_, leaf), value) in enumerate(zip(leaves, values)))
+    if graphdef != plan.graphdef or new_nodes or changed_raw:
+        return _new_structure_results(out_flat, out_treedef, out_positions, inner, plan, new_nodes)
+    changed = tuple(j for j, v in enumerate(values) if all_values or v is not inner.values[j])
+    out_indexes = tuple(input_index[id(out_flat[i])] for i in out_positions)
+    for i in out_positions:
+        out_flat[i] = []
+    static = ValuesOnly(changed, out_treedef, out_positions, out_indexes)
+    updates = _per_argument(plan, [plan.paths[j] for j in changed], [values[j] for j in changed])
+    return out_treedef.unflatten(out_flat), updates, StaticResult(static)
+
+
+def _new_structure_results(out_flat, out_treedef, out_positions, inner, plan, new_nodes):
+    objects = []
+    graphdef, leaves = flatten((inner.roots, new_nodes), graph=plan.graph, objects=objects,
+                               where="the transform")
+    paths = tuple(p for p, _ in leaves)
+    values = [_value(leaf) for _, leaf in leaves]
+    input_index = {id(obj): index for index, obj in inner.built.items()}
+    out_sources = []
+    new_count = 0
+    for i in out_positions:
+        if id(out_flat[i]) in input_index:
+            out_sources.append(("input", input_index[id(out_flat[i])]))
+            out_flat[i] = []
+        else:
+            out_sources.append(("new", new_count))
+            out_flat[i] = [v for path, v in zip(paths, values) if path[:2] == (1, new_count)]
+            new_count += 1
+    reuse = tuple((index, input_index[id(obj)]) for index, obj in enumerate(objects)
+                  if id(obj) in input_index)
+    static = NewStructure(graphdef, paths, reuse, out_treedef, out_positions, tuple(out_sources))
+    input_paths = [path[1:] for path in paths if path[0] == 0]
+    input_values = [v for path, v in zip(paths, values) if path[0] == 0]
+    updates = _per_argument(plan, input_paths, input_values)
+    return out_treedef.unflatten(out_flat), updates, StaticResult(static)
+
+
+def _simple_results(out_flat, out_treedef, out_positions, inner, plan, all_values):
+    """graph_updates=False: only the input Variables' values come out; structure changes stay
+    inside, and the output may not hold an input Variable (it would be two objects outside)."""
+    inputs = {id(v) for v in inner.built.values() if isinstance(v, Variable)}
+    out_nodes = tuple(out_flat[i] for i in out_positions)
+    graphdef, leaves = flatten(out_nodes, graph=plan.graph, where="the transform")
+    for path, leaf in leaves:
+        if id(leaf) in inputs:
+            raise ValueError(
+                f"Duplicate {type(leaf).__name__}: the function returned a Variable it was given "
+                f"(at output path {'/'.join(map(str, path[1:]))}). With graph_updates=False (and in "
+                "tree mode) a transform does not support Variable aliasing between inputs and "
+                "outputs: return new values, or pass graph=True, graph_updates=True.")
+    values = []  # the input leaves now: Variables read from the fresh objects, raw values unchanged
+    for j, d in enumerate(_leaf_defs(plan.graphdef)):
+        values.append(inner.values[j] if d is None else _value(inner.built[d.index]))
+    changed = tuple(j for j, v in enumerate(values) if all_values or v is not inner.values[j])
+    out_paths = tuple(p for p, _ in leaves)
+    for n, i in enumerate(out_positions):
+        out_flat[i] = [_value(leaf) for path, leaf in leaves if path[0] == n]
+    static = SimpleOut(changed, out_treedef, out_positions, graphdef, out_paths)
+    updates = _per_argument(plan, [plan.paths[j] for j in changed], [values[j] for j in changed])
+    return out_treedef.unflatten(out_flat), updates, StaticResult(static)
+
+
+def _leaf_defs(graphdef):
+    """One entry per State leaf, in path order: its VariableDef, or None for a raw value."""
+    found = []
+
+    def walk(d):
+        if isinstance(d, VariableDef):
+            found.append(d)
+        elif isinstance(d, LeafDef):
+            found.append(None)
+        elif isinstance(d, NodeDef):
+            for _, sub in d.attributes:
+                walk(sub)
+        elif isinstance(d, PytreeDef):
+            for _, sub in d.children:
+                walk(sub)
+
+    walk(graphdef.root)
+    return found
+
+
+def write_leaf(lifted, j, value):
+    """Write a new value into the caller's leaf j: a Variable in place, a raw value (an array
+    attribute, an array in a `minnx.data` dict) into its parent."""
+    leaf = lifted.leaves[j]
+    if isinstance(leaf, Variable):
+        leaf.set_raw_value(value)
+        return
+    path = lifted.plan.paths[j]
+    argument = lifted.plan.graphdef.root.children[path[0]][1]  # the k-th node argument's def
+    root = lifted.objects[argument.index]
+    update(root, State.from_flat_path([(path[1:], value)]))
+
+
+def update_arguments(result, lifted, *, write=True):
+    """Step 3: write the changes into the caller's objects (unless `write` is False, for
+    eval_shape), and return the output with the graph nodes put back."""
     out_pure, updates, static = result
-    split, static = lifted.split, static.value
-    if isinstance(static, Fast) and not static.order and not static.out_positions:
-        return out_pure  # nothing changed, no graph node in the output: the common case
-    update_leaves = lifted.treedef.flatten_up_to(updates)
-    update_values = [v for i in lifted.positions for v in update_leaves[i]]
-    out_leaves = static.out_treedef.flatten_up_to(out_pure)
-    if isinstance(static, Fast):
-        for j, value in zip(static.order, update_values if write else ()):
-            split.write(j, value)
-        if not static.out_positions:
-            return out_pure
-        for i, old in zip(static.out_positions, static.markers):
-            out_leaves[i] = split.objects[old]
-        return static.out_treedef.unflatten(out_leaves)
-    new_values = [v for i, m in zip(static.out_positions, static.markers) if m[0] == "new" for v in out_leaves[i]]
-    flat = dict(zip(static.paths, update_values + new_values))
-    reuse = {new: split.objects[old] for new, old in static.reuse} if write else {}
-    _, new_nodes = unflatten(static.graphdef, flat, reuse=reuse)
-    for i, (kind, n) in zip(static.out_positions, static.markers):
-        out_leaves[i] = split.objects[n] if kind == "in" else new_nodes[n]
-    return static.out_treedef.unflatten(out_leaves)
+    static = static.value
+    out_flat = static.out_treedef.flatten_up_to(out_pure)
+    update_values = _from_argument(lifted.plan, updates)
+    if isinstance(static, (ValuesOnly, SimpleOut)) and write:
+        for j, value in zip(static.changed, update_values):
+            write_leaf(lifted, j, value)
+    if isinstance(static, ValuesOnly):
+        for i, index in zip(static.out_positions, static.out_indexes):
+            out_flat[i] = lifted.objects[index]
+        return static.out_treedef.unflatten(out_flat)
+    if isinstance(static, SimpleOut):
+        out_values = [v for i in static.out_positions for v in out_flat[i]]
+        nodes = unflatten(static.out_graphdef, dict(zip(static.out_paths, out_values)))
+        for i, node in zip(static.out_positions, nodes):
+            out_flat[i] = node
+        return static.out_treedef.unflatten(out_flat)
+    new_values = [v for i, (kind, _) in zip(static.out_positions, static.out_sources)
+                  if kind == "new" for v in out_flat[i]]
+    reuse = {}
+    if write:
+        reuse = {new: lifted.objects[old] for new, old in static.reuse}
+    leaves = dict(zip(static.paths, update_values + new_values))
+    roots, new_nodes = unflatten(static.graphdef, leaves, reuse=reuse)
+    for i, (kind, n) in zip(static.out_positions, static.out_sources):
+        out_flat[i] = lifted.objects[n] if kind == "input" else new_nodes[n]
+    return static.out_treedef.unflatten(out_flat)

@@ -2,16 +2,30 @@
 
 As in flax's MNIST tutorial: `metrics = MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`,
 then `metrics.update(loss=..., logits=..., labels=...)` each step, `metrics.compute()` for the
-numbers, `metrics.reset()` between epochs.
+numbers, `metrics.reset()` between epochs. An update checks all its arguments before it
+changes anything, so a wrong keyword leaves every metric as it was.
 """
-import jax.numpy as jnp
+import dataclasses
 
-from .module import Object
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .objects import Pytree
 from .variables import Variable
 
 
-class MetricState(Variable): """The running totals a Metric keeps."""
-class Metric(Object): """Base class: `update(**kwargs)`, `compute()`, `reset()`."""
+class MetricState(Variable):
+    """The running totals a Metric keeps."""
+
+
+class Metric(Pytree):
+    """Base class: `update(**kwargs)`, `compute()`, `reset()`; `check(**kwargs)` raises what
+    `update` would raise, without changing anything."""
+
+    def check(self, **kwargs):
+        pass
+
 
 class Average(Metric):
     """The mean of every value passed as `update(<argname>=values)` since the last reset."""
@@ -22,40 +36,126 @@ class Average(Metric):
         self.count = MetricState(jnp.array(0, dtype=jnp.int32))
 
     def reset(self):
-        self.total[...], self.count[...] = jnp.zeros_like(self.total[...]), jnp.zeros_like(self.count[...])
+        self.total[...] = jnp.array(0, dtype=jnp.float32)
+        self.count[...] = jnp.array(0, dtype=jnp.int32)
+
+    def check(self, mask=None, **kwargs):
+        self._check_values(mask, kwargs)
+
+    def _check_values(self, mask, kwargs):
+        if self.argname not in kwargs:
+            raise TypeError(f"Expected keyword argument '{self.argname}' for "
+                            f"{type(self).__name__}.update, got {sorted(kwargs) or 'none'}.")
+        if mask is not None and isinstance(kwargs[self.argname], (int, float)):
+            raise ValueError(f"If mask is provided, {self.argname} should be a jax array")
 
     def update(self, mask=None, **kwargs):
-        if self.argname not in kwargs:
-            raise TypeError(f"minnx.metrics.{type(self).__name__}.update expected the keyword argument "
-                            f"'{self.argname}', got {sorted(kwargs) or 'none'}.")
-        values = jnp.asarray(kwargs[self.argname])
-        mask = jnp.ones(values.shape, values.dtype) if mask is None else mask.astype(values.dtype)
-        self.total[...] += (values * mask).sum()
-        self.count[...] += mask.sum().astype(jnp.int32)
+        self._check_values(mask, kwargs)
+        values = kwargs[self.argname]
+        if isinstance(values, (int, float)):
+            self.total[...] += values
+            self.count[...] += 1
+        elif mask is None:
+            self.total[...] += values.sum()
+            self.count[...] += values.size
+        else:
+            self.total[...] += (values * mask.astype(values.dtype)).sum()
+            self.count[...] += mask.sum().astype(jnp.int32)
 
     def compute(self):
         return self.total[...] / self.count[...]
 
 
 class Accuracy(Average):
-    """The fraction of `argmax(logits) == labels` (or `logits >= threshold` for binary labels)."""
+    """The fraction of `argmax(logits) == labels`, or of `(logits >= threshold) == (labels > 0)`
+    for binary labels when a float `threshold` is given."""
 
     def __init__(self, threshold: float | None = None, *args, **kwargs):
+        if threshold is not None and not isinstance(threshold, float):
+            raise TypeError(f"Expected threshold to be a float, got {type(threshold)}")
         self.threshold = threshold
         super().__init__(*args, **kwargs)
 
-    def update(self, *, logits, labels, mask=None, **_):
+    def check(self, *, logits=None, labels=None, mask=None, **_):
+        if logits is None or labels is None:
+            raise TypeError("Accuracy.update expects keyword arguments logits= and labels=.")
+        if self.threshold is not None and logits.ndim != labels.ndim:
+            raise ValueError(f"For binary classification, expected logits.ndim==labels.ndim, got "
+                             f"{logits.ndim} and {labels.ndim} (shapes {logits.shape} and "
+                             f"{labels.shape}).")
         if self.threshold is None and logits.ndim != labels.ndim + 1:
             raise ValueError(
-                f"minnx.metrics.Accuracy expected logits with one more axis than labels ((batch, classes) vs "
-                f"(batch,)), got shapes {logits.shape} and {labels.shape}. Pass integer labels, not one-hot.")
-        correct = ((logits >= self.threshold) == (labels > 0) if self.threshold is not None
-                   else logits.argmax(axis=-1) == labels.astype(jnp.int32))
+                f"For multi-class classification, expected logits.ndim==labels.ndim+1, got "
+                f"{logits.ndim} and {labels.ndim} (shapes {logits.shape} and {labels.shape}). "
+                "Pass integer labels, not one-hot vectors.")
+        if labels.dtype not in (jnp.int32, np.int64, np.int32):
+            raise ValueError(f"Expected labels.dtype==jnp.int32, got {labels.dtype}")
+
+    def update(self, *, logits=None, labels=None, mask=None, **_):
+        self.check(logits=logits, labels=labels, mask=mask)
+        labels = labels.astype(jnp.int32)
+        if self.threshold is not None:
+            correct = (logits >= self.threshold) == (labels > 0)
+        else:
+            correct = logits.argmax(axis=-1) == labels
         super().update(values=correct, mask=mask)
 
 
+@dataclasses.dataclass(frozen=True)
+class Statistics:
+    """What Welford computes."""
+    mean: jax.Array
+    standard_error_of_mean: jax.Array
+    standard_deviation: jax.Array
+
+
+jax.tree_util.register_dataclass(
+    Statistics, data_fields=["mean", "standard_error_of_mean", "standard_deviation"],
+    meta_fields=[])
+
+
+class Welford(Metric):
+    """The running mean and variance of every value passed (Welford's algorithm)."""
+
+    def __init__(self, argname: str = "values"):
+        self.argname = argname
+        self.count = MetricState(jnp.array(0, dtype=jnp.int32))
+        self.mean = MetricState(jnp.array(0, dtype=jnp.float32))
+        self.m2 = MetricState(jnp.array(0, dtype=jnp.float32))
+
+    def reset(self):
+        self.count[...] = jnp.array(0, dtype=jnp.int32)
+        self.mean[...] = jnp.array(0, dtype=jnp.float32)
+        self.m2[...] = jnp.array(0, dtype=jnp.float32)
+
+    def check(self, **kwargs):
+        if self.argname not in kwargs:
+            raise TypeError(f"Expected keyword argument '{self.argname}' for Welford.update, got "
+                            f"{sorted(kwargs) or 'none'}.")
+
+    def update(self, **kwargs):
+        self.check(**kwargs)
+        values = kwargs[self.argname]
+        scalar = isinstance(values, (int, float))
+        count = 1 if scalar else values.size
+        count_before = self.count[...]
+        self.count[...] += count
+        delta = (values if scalar else values.mean()) - self.mean[...]
+        self.mean[...] += delta * count / self.count[...]
+        spread = 0.0 if scalar else values.var() * count
+        self.m2[...] += spread + delta * delta * count * count_before / self.count[...]
+
+    def compute(self):
+        variance = self.m2[...] / self.count[...]
+        standard_deviation = variance ** 0.5
+        return Statistics(mean=self.mean[...],
+                          standard_error_of_mean=standard_deviation / self.count[...] ** 0.5,
+                          standard_deviation=standard_deviation)
+
+
 class MultiMetric(Metric):
-    """Several metrics updated together: `MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`."""
+    """Several metrics updated together: `MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`.
+    `update(mask=...)` takes one mask for all, or a dict of masks by metric name."""
 
     def __init__(self, **metrics):
         self._metric_names = tuple(metrics)
@@ -66,11 +166,19 @@ class MultiMetric(Metric):
         for name in self._metric_names:
             getattr(self, name).reset()
 
-    def update(self, **updates):
+    def _arguments(self, updates):
         mask = updates.pop("mask", None)
         for name in self._metric_names:
-            m = mask.get(name) if isinstance(mask, dict) else mask
-            getattr(self, name).update(**updates, **({"mask": m} if m is not None else {}))
+            metric_mask = mask.get(name) if isinstance(mask, dict) else mask
+            extra = {} if metric_mask is None else {"mask": metric_mask}
+            yield getattr(self, name), {**updates, **extra}
+
+    def update(self, **updates):
+        arguments = list(self._arguments(updates))
+        for metric, kwargs in arguments:  # check every metric first: all or nothing
+            metric.check(**kwargs)
+        for metric, kwargs in arguments:
+            metric.update(**kwargs)
 
     def compute(self):
         return {name: getattr(self, name).compute() for name in self._metric_names}

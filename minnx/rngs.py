@@ -1,31 +1,59 @@
 """Rngs: explicit random numbers, the JAX way, with PyTorch's convenience.
 
-PyTorch draws from a hidden global generator. JAX has no hidden state: a *key*
-goes in, random numbers come out, and the same key always gives the same numbers.
-`Rngs` keeps named streams of keys (`params`, `dropout`, ...); each call
-`rngs.params()` returns `fold_in(key, count)` and increments the count, so every
-call gives a new key and a seed reproduces the whole sequence. A stream that does
-not exist falls back to `default` (what `Rngs(0)` creates).
+PyTorch draws from a hidden global generator. JAX has no hidden state: a *key* goes in, random
+numbers come out, and the same key always gives the same numbers. `Rngs` keeps named streams of
+keys (`params`, `dropout`, ...); each call `rngs.params()` returns `fold_in(key, count)` and
+increments the count, so every call gives a new key and a seed reproduces the whole sequence.
+A stream that does not exist falls back to `default` (what `Rngs(0)` creates). Inside vmap and
+scan each step needs its own key: `split_rngs` splits the streams for the duration of a call.
 """
 import functools
 
 import jax
 import jax.numpy as jnp
 
-from . import filters as filterlib
-from .module import Object
+from .filters import to_predicate
+from .graph import iter_graph
+from .objects import Pytree
 from .variables import RngCount, RngKey
 
 
 def _as_key(key):
+    """An int seed, a typed key, or a legacy uint32 key -> a typed key."""
     if isinstance(key, int):
         return jax.random.key(key)
+    if isinstance(key, jax.Array) and key.dtype == jnp.uint32:
+        return jax.random.wrap_key_data(key)  # jax.random.PRNGKey(0), the older key form
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
-    raise TypeError(f"minnx.Rngs: a seed must be an int or a jax.random.key(...), got {key!r}.")
+    raise ValueError(f"Invalid rng value: {key!r}. A seed is an int or a jax.random.key(...) "
+                     "(or the older jax.random.PRNGKey(...)).")
 
 
-class RngStream(Object):
+def _random_method(random_function):
+    """`rngs.normal(shape)` is `jax.random.normal(rngs(), shape)`: a key drawn from the stream."""
+    @functools.wraps(random_function)
+    def method(self, *args, **kwargs):
+        return random_function(self(), *args, **kwargs)
+    return method
+
+
+class _RandomMethods:
+    """Random functions that draw their key from the stream (or Rngs' default stream)."""
+
+    normal = _random_method(jax.random.normal)
+    uniform = _random_method(jax.random.uniform)
+    bernoulli = _random_method(jax.random.bernoulli)
+    categorical = _random_method(jax.random.categorical)
+    randint = _random_method(jax.random.randint)
+    permutation = _random_method(jax.random.permutation)
+    choice = _random_method(jax.random.choice)
+    truncated_normal = _random_method(jax.random.truncated_normal)
+    gumbel = _random_method(jax.random.gumbel)
+    bits = _random_method(jax.random.bits)
+
+
+class RngStream(_RandomMethods, Pytree):
     """One named stream of keys: a key and a counter."""
 
     def __init__(self, key, *, tag: str):
@@ -40,14 +68,24 @@ class RngStream(Object):
         return key
 
     def split(self, k):
+        """A new stream holding `k` keys (a shape), split from a key drawn from this one."""
         return type(self)(jax.random.split(self(), k), tag=self.tag)
 
     def fork(self, *, split=None):
-        """A new, independent stream (drawn from this one)."""
-        return type(self)(self() if split is None else jax.random.split(self(), split), tag=self.tag)
+        """A new, independent stream, started from a key drawn from this one."""
+        key = self()
+        if split is not None:
+            key = jax.random.split(key, split)
+        return type(self)(key, tag=self.tag)
+
+    def broadcast(self, k):
+        """A new stream holding one key drawn from this one, repeated to shape `k`."""
+        key = self()
+        shape = (k,) if isinstance(k, int) else tuple(k)
+        return type(self)(jnp.broadcast_to(key, shape + key.shape), tag=self.tag)
 
 
-class Rngs(Object):
+class Rngs(_RandomMethods, Pytree):
     """Named streams of random keys: `Rngs(0)`, `Rngs(params=0, dropout=1)`."""
 
     def __init__(self, default=None, /, **rngs):
@@ -61,15 +99,17 @@ class Rngs(Object):
                 key = key.key.get_value()
             setattr(self, tag, RngStream(key, tag=tag))
 
-    def _stream(self, name, error):
+    def _stream(self, name, error_type):
         streams = vars(self)
-        if name in streams or "default" in streams:
-            return streams.get(name, streams.get("default"))
-        raise error(f"minnx.Rngs has no stream '{name}' and no 'default' stream to fall back on. "
-                    f"Create it with Rngs({name}=0) (or Rngs(0) for a default stream).")
+        if name in streams:
+            return streams[name]
+        if "default" in streams:
+            return streams["default"]
+        raise error_type(f"No RngStream named '{name}' found in Rngs, and no 'default' stream to "
+                         f"fall back on. Create it: Rngs({name}=0), or Rngs(0) for a default.")
 
     def __getattr__(self, name):
-        if name.startswith("__") or name.startswith("_minnx"):
+        if name.startswith("__") or name.startswith("_object__"):
             raise AttributeError(name)
         return self._stream(name, AttributeError)
 
@@ -79,51 +119,100 @@ class Rngs(Object):
     def __call__(self):
         return self.default()
 
+    def items(self):
+        for name, stream in vars(self).items():
+            if isinstance(stream, RngStream):
+                yield name, stream
+
     def __iter__(self):
-        return (name for name, s in vars(self).items() if isinstance(s, RngStream))
+        for name, _ in self.items():
+            yield name
+
+    def __len__(self):
+        return sum(1 for _ in self.items())
 
     def __contains__(self, name):
         return name in vars(self)
 
-    def items(self):
-        return ((name, vars(self)[name]) for name in self)
+    def _new_streams(self, sizes, make):
+        """New Rngs: each stream is `make(stream, size)` for the first filter in `sizes` that
+        selects it (a size of None keeps the stream as it is); streams no filter selects stay."""
+        if sizes is None or isinstance(sizes, (int, tuple)):
+            sizes = {...: sizes}
+        selectors = [(to_predicate(f), size) for f, size in sizes.items()]
+        streams = {}
+        for name, stream in self.items():
+            streams[name] = stream
+            for predicate, size in selectors:
+                if predicate((), stream):
+                    streams[name] = stream if size is None else make(stream, size)
+                    break
+        return Rngs(**streams)
+
+    def split(self, k):
+        """New Rngs whose streams hold `k` keys each (or per filter: `{'dropout': 4, ...: None}`)."""
+        return self._new_streams(k, RngStream.split)
+
+    def broadcast(self, k):
+        """New Rngs whose streams hold one new key each, repeated to shape `k`."""
+        return self._new_streams(k, RngStream.broadcast)
 
     def fork(self, *, split=None):
-        """New Rngs with independent streams drawn from these ones."""
-        return Rngs(**{name: stream.fork(split=split) for name, stream in self.items()})
+        """New Rngs with independent streams drawn from these ones (optionally split)."""
+        forked = {}
+        sizes = split if isinstance(split, dict) else {...: split}
+        selectors = [(to_predicate(f), size) for f, size in sizes.items()]
+        for name, stream in self.items():
+            size = next((s for predicate, s in selectors if predicate((), stream)), None)
+            forked[name] = stream.fork(split=size)
+        return Rngs(**forked)
 
 
-# random functions that draw from the default stream: rngs.normal((2, 3)), rngs.uniform(...), ...
-for _name in ("normal", "uniform", "bernoulli", "categorical", "randint", "permutation"):
-    setattr(Rngs, _name, lambda self, *args, _f=getattr(jax.random, _name), **kw: _f(self.default(), *args, **kw))
-
-
-def _streams(node, only=...):
-    from .graph import iter_graph
-    predicate = filterlib.to_predicate(only)
-    for path, stream in iter_graph(node):
-        if isinstance(stream, RngStream) and predicate((*path, "key"), stream.key) \
-                and predicate((*path, "count"), stream.count):
+# -- changing the streams inside a model -------------------------------------------------------
+def _streams(node, only=..., graph=None):
+    """`(path, stream)` for the RngStreams in `node` whose key and count `only` selects."""
+    predicate = to_predicate(only)
+    for path, stream in iter_graph(node, graph=graph):
+        if not isinstance(stream, RngStream):
+            continue
+        if predicate((*path, "key"), stream.key) and predicate((*path, "count"), stream.count):
             yield path, stream
 
 
-def reseed(node, /, *, policy="scalars_only", **stream_keys):
-    """Restart the named streams inside `node`: `reseed(model, dropout=1)`."""
+def reseed(node, /, *, graph=None, policy="scalars_only", **stream_keys):
+    """Restart the named streams inside `node` from new seeds: `reseed(model, dropout=1)`.
+
+    A stream that holds split keys (made under `split_rngs` + vmap) is refused, unless
+    `policy='match_shape'` (split the new key to that shape) or a function
+    `(path, key, shape) -> new key` says what to do."""
+    if policy == "scalars_only":
+        policy = _scalars_only
+    elif policy == "match_shape":
+        policy = _match_shape
+    elif not callable(policy):
+        raise ValueError(f'policy must be "scalars_only", "match_shape" or a callable, got {policy!r}')
     rngs = Rngs(**stream_keys)
-    for path, stream in _streams(node):
-        if stream.tag in stream_keys:
-            key, shape = rngs[stream.tag](), stream.key.shape
-            if shape != () and policy != "match_shape":
-                raise ValueError(
-                    f"minnx.reseed: the stream at {'/'.join(map(str, path))} holds a key of shape "
-                    f"{shape} (it was split). Pass policy='match_shape' to split the new key to that shape.")
-            key = jax.random.split(key, shape) if shape != () else key
+    for path, stream in _streams(node, graph=graph):
+        if stream.key.tag in stream_keys:
+            key = policy(path, rngs[stream.key.tag](), stream.key.shape)
             stream.key.set_value(key)
             stream.count.set_value(jnp.zeros(key.shape, dtype=jnp.uint32))
 
 
+def _scalars_only(path, key, shape):
+    if shape != ():
+        raise ValueError(
+            f"Cannot reseed the stream at {path!r}: its key has shape {shape} (it was split). Pass "
+            "policy='match_shape' to split the new key to that shape, or your own policy.")
+    return key
+
+
+def _match_shape(path, key, shape):
+    return key if shape == () else jax.random.split(key, shape)
+
+
 class SplitBackups(list):
-    """The keys split_rngs replaced; `with` restores them at the end of the block."""
+    """The keys `split_rngs` replaced; `with` restores them at the end of the block."""
 
     def __enter__(self):
         return self
@@ -132,35 +221,49 @@ class SplitBackups(list):
         restore_rngs(self)
 
 
-def restore_rngs(backups):
-    for stream, key, count in backups:
-        stream.key.set_value(key)
-        stream.count.set_value(count)
+def restore_rngs(backups, /):
+    """Put back the keys (and counts) that `split_rngs` saved."""
+    for backup in backups:
+        stream = backup[0]
+        stream.key.set_value(backup[1])
+        if len(backup) == 3:
+            stream.count.set_value(backup[2])
 
 
-def split_rngs(node=None, /, *, splits, only=..., squeeze=False):
+def split_rngs(node=None, /, *, splits, only=..., squeeze=False, graph=None):
     """Split the streams inside `node` into `splits` keys (for vmap/scan), and put them back
-    afterwards. Use as a decorator (`@split_rngs(splits=5)`) or `with split_rngs(rngs, splits=5):`."""
+    afterwards. Use as a decorator (`@split_rngs(splits=5)` above `@minnx.vmap`), or as
+    `with split_rngs(rngs, splits=5): ...`. `only` selects streams; `squeeze` keeps one key."""
     if node is None:
         def decorator(f):
             @functools.wraps(f)
             def wrapper(*args, **kwargs):
-                with split_rngs((args, kwargs), splits=splits, only=only, squeeze=squeeze):
+                with _split(args, splits, only, squeeze, graph, shown_from=1):
                     return f(*args, **kwargs)
             return wrapper
         return decorator
+    return _split(node, splits, only, squeeze, graph, shown_from=0)
+
+
+def _split(node, splits, only, squeeze, graph, shown_from):
+    """Split the streams; `shown_from` drops the argument index from paths in messages."""
     backups = SplitBackups()
-    for path, stream in _streams(node, only):
+    for path, stream in _streams(node, only, graph):
         if stream.key.shape != ():
-            where = "/".join(map(str, path[2:] if isinstance(node, tuple) else path))  # (args, kwargs)
             raise ValueError(
-                f"minnx.split_rngs: the stream at {where or 'the top'} already holds keys of shape "
-                f"{stream.key.shape}: it was split before (a layer created under split_rngs + vmap "
-                "keeps one key per layer). scan or vmap over that layer already gives each step its own "
-                "key, so leave out this split_rngs (flax 0.12 fails here too, inside jax.random.fold_in).")
+                f"split_rngs: the stream at {'/'.join(map(str, path[shown_from:])) or 'the top'} already "
+                f"holds keys of shape {stream.key.shape}: it was split before (a layer created under "
+                "split_rngs + vmap keeps one key per layer). vmap or scan over that layer already "
+                "gives each step its own key, so leave out this split_rngs (flax fails here too, "
+                "inside jax.random.fold_in).")
         key = jax.random.split(stream(), splits)
         backups.append((stream, stream.key[...], stream.count[...]))
-        key = key[0] if squeeze else key
+        if squeeze:
+            key = key[0]
+            count_shape = stream.count.shape
+        else:
+            split_shape = (splits,) if isinstance(splits, int) else tuple(splits)
+            count_shape = (*split_shape, *stream.count.shape)
         stream.key.set_value(key)
-        stream.count.set_value(jnp.zeros(key.shape, dtype=jnp.uint32))
+        stream.count.set_value(jnp.zeros(count_shape, dtype=jnp.uint32))
     return backups

@@ -9,24 +9,30 @@ from collections.abc import Mapping
 
 import jax
 
-from .filters import to_predicate
-from .variables import Variable
+from .filters import filters_to_predicates, to_predicate
+from .variables import Variable, array_summary
 
 
-def _sort_key(k):
-    return (not isinstance(k, int), k if isinstance(k, int) else str(k))
+def sort_key(key):
+    """Keys sort ints first, then the rest as text: the order split walks a node's children."""
+    if isinstance(key, int):
+        return (0, key, "")
+    return (1, 0, str(key))
 
 
 class State(dict):
-    """A nested dict from attribute names to Variables (or raw arrays)."""
+    """A nested dict from attribute names (and list indexes) to Variables or raw values."""
 
     def __init__(self, mapping=(), /):
         super().__init__()
-        for k, v in (mapping.items() if isinstance(mapping, Mapping) else mapping):
-            self[k] = v
+        pairs = mapping.items() if isinstance(mapping, Mapping) else mapping
+        for key, value in pairs:
+            self[key] = value
 
     def __setitem__(self, key, value):
-        super().__setitem__(key, State(value) if isinstance(value, Mapping) and not isinstance(value, State) else value)
+        if isinstance(value, Mapping) and not isinstance(value, State):
+            value = State(value)
+        super().__setitem__(key, value)
 
     def __getattr__(self, name):
         if name in self:
@@ -38,21 +44,25 @@ class State(dict):
 
     def flat_state(self):
         """A list of `(path, leaf)` pairs, depth first in sorted key order."""
-        return [((k, *path), leaf) for k in sorted(self, key=_sort_key)
-                for path, leaf in (self[k].flat_state() if isinstance(self[k], State) else [((), self[k])])]
+        flat = []
+        for key in sorted(self, key=sort_key):
+            value = self[key]
+            if isinstance(value, State):
+                flat.extend(((key, *path), leaf) for path, leaf in value.flat_state())
+            else:
+                flat.append(((key,), value))
+        return flat
 
     @classmethod
     def from_flat_path(cls, flat):
+        """The State holding each `(path, leaf)` of `flat` at its path."""
         root = cls()
         for path, leaf in flat:
             node = root
-            for k in path[:-1]:
-                node = dict.setdefault(node, k, State())
+            for key in path[:-1]:
+                node = dict.setdefault(node, key, State())
             node[path[-1]] = leaf
         return root
-
-    def to_pure_dict(self):
-        return to_pure_dict(self)
 
     def filter(self, first, /, *filters):
         return filter_state(self, first, *filters)
@@ -63,74 +73,117 @@ class State(dict):
     def merge(self, state, /, *states):
         return merge_state(self, state, *states)
 
+    def to_pure_dict(self):
+        return to_pure_dict(self)
+
     def replace_by_pure_dict(self, pure_dict):
-        """Put the raw arrays of `pure_dict` into this State, in new Variables of the same types."""
-        flat = dict(State(pure_dict).flat_state())
-        for path, leaf in self.flat_state():
-            if path in flat:
-                node = self
-                for k in path[:-1]:
-                    node = node[k]
-                node[path[-1]] = leaf.replace(flat[path]) if isinstance(leaf, Variable) else flat[path]
+        """Put the raw values of `pure_dict` (from `to_pure_dict`, a checkpoint) into this State,
+        in new Variables of the same types. Every path of `pure_dict` must be in the State."""
+        leaves = dict(self.flat_state())
+        for path, value in State(pure_dict).flat_state():
+            if path not in leaves:
+                raise ValueError(f"replace_by_pure_dict: the State has nothing at "
+                                 f"{'/'.join(map(str, path))}.")
+            node = self
+            for key in path[:-1]:
+                node = node[key]
+            old = leaves[path]
+            node[path[-1]] = old.replace(value) if isinstance(old, Variable) else value
 
     def __repr__(self):
-        from .display import state_repr
-        return state_repr(self)
+        return f"State({_nested_repr(self, '')})"
 
 
-jax.tree_util.register_pytree_with_keys(
-    State, lambda s: ([(jax.tree_util.DictKey(k), s[k]) for k in sorted(s, key=_sort_key)],
-                      tuple(sorted(s, key=_sort_key))),
-    lambda keys, children: State(zip(keys, children)))
+def _nested_repr(node, indent):
+    if not isinstance(node, State):
+        if isinstance(node, Variable):
+            return repr(node)
+        return array_summary(node)
+    if not node:
+        return "{}"
+    lines = [f"{indent}  {key!r}: {_nested_repr(value, indent + '  ')}" for key, value in node.items()]
+    return "{\n" + ",\n".join(lines) + f"\n{indent}}}"
 
 
-def split_by_filters(flat, filters, where="split"):
-    """Route each `(path, leaf)` to the first filter that matches it."""
-    predicates = [to_predicate(f) for f in filters]
+def _flatten_state(state):
+    keys = tuple(sorted(state, key=sort_key))
+    return [(jax.tree_util.DictKey(k), state[k]) for k in keys], keys
+
+
+def _unflatten_state(keys, children):
+    return State(zip(keys, children))
+
+
+jax.tree_util.register_pytree_with_keys(State, _flatten_state, _unflatten_state)
+
+
+def path_text(path):
+    return "/".join(map(str, path))
+
+
+def group_by_filters(flat, filters, where):
+    """Put each `(path, leaf)` in the group of the first filter that matches it."""
+    predicates = filters_to_predicates(filters)
     groups = [[] for _ in filters]
     for path, leaf in flat:
-        i = next((i for i, p in enumerate(predicates) if p(path, leaf)), None)
-        if i is None:
+        for predicate, group in zip(predicates, groups):
+            if predicate(path, leaf):
+                group.append((path, leaf))
+                break
+        else:
             raise ValueError(
-                f"minnx.{where}: the filters {filters!r} do not match {'/'.join(map(str, path))} "
-                f"({type(leaf).__name__}). Add a filter for it, or end the list with `...` to collect "
-                "everything else.")
-        groups[i].append((path, leaf))
+                f"minnx.{where}: no filter in {filters!r} matches {path_text(path)} "
+                f"({type(leaf).__name__}). Add a filter for it, or end the list with `...` to "
+                "collect everything else.")
     return groups
 
 
-def _one_or_tuple(states):
-    return states[0] if len(states) == 1 else tuple(states)
+def one_or_tuple(items):
+    return items[0] if len(items) == 1 else tuple(items)
 
 
 def filter_state(state, first, /, *filters):
-    """Keep only the leaves matching the filters (one State per filter)."""
+    """Keep only the leaves matching each filter: one State per filter."""
     flat = state.flat_state()
-    return _one_or_tuple([State.from_flat_path([(p, x) for p, x in flat if to_predicate(f)(p, x)])
-                          for f in (first, *filters)])
+    states = []
+    for f in (first, *filters):
+        predicate = to_predicate(f)
+        states.append(State.from_flat_path([(p, x) for p, x in flat if predicate(p, x)]))
+    return one_or_tuple(states)
 
 
 def split_state(state, first, /, *filters):
-    """Partition a State by filters: every leaf goes to the first filter that matches."""
-    return _one_or_tuple([State.from_flat_path(g) for g in
-                          split_by_filters(state.flat_state(), (first, *filters), "split_state")])
+    """Partition a State: every leaf goes to the first filter that matches it."""
+    groups = group_by_filters(state.flat_state(), (first, *filters), "split_state")
+    return one_or_tuple([State.from_flat_path(group) for group in groups])
 
 
 def merge_state(state, /, *states):
-    """One State from several (later ones win where paths repeat)."""
-    return State.from_flat_path({p: x for s in (state, *states) for p, x in State(s).flat_state()}.items())
+    """One State from several (a later one wins where paths repeat)."""
+    flat = {}
+    for s in (state, *states):
+        flat.update(State(s).flat_state())
+    return State.from_flat_path(flat.items())
 
 
 def as_pure(tree):
     """Replace every Variable in a tree (a State, say) by the raw value it holds."""
-    return jax.tree.map(lambda x: x.get_value() if isinstance(x, Variable) else x, tree,
-                        is_leaf=lambda x: isinstance(x, Variable))
+    def value_of(x):
+        return x.get_value() if isinstance(x, Variable) else x
+    return jax.tree.map(value_of, tree, is_leaf=lambda x: isinstance(x, Variable))
 
 
 pure = as_pure
 
 
 def to_pure_dict(state):
-    """Nested plain dicts of raw arrays: the shape checkpoint libraries like."""
-    return {k: to_pure_dict(v) if isinstance(v, State) else v.get_value() if isinstance(v, Variable) else v
-            for k, v in state.items()}
+    """Nested plain dicts of raw values: the form checkpoint libraries like."""
+    pure_dict = {}
+    for key, value in state.items():
+        if isinstance(value, State):
+            pure_dict[key] = to_pure_dict(value)
+        elif isinstance(value, Variable):
+            pure_dict[key] = value.get_value()
+        else:
+            pure_dict[key] = value
+    return pure_dict

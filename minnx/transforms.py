@@ -1,31 +1,49 @@
-"""Transforms: jit, grad, vmap, scan, ... that take Modules as arguments.
+"""Transforms: jit, grad, vmap, scan, ... for functions whose arguments are Modules.
 
-Each NNX transform is its JAX transform with `lift.py` around it: graph nodes go in as their
-Variables' values, fresh objects are rebuilt inside, and what the function changed (BatchNorm
-statistics, Rngs counts, an Optimizer's state) is written back into the caller's own objects.
-Compare `jit` with the hand-written version in notebook 4: `lift` is `split`, `lower` is
-`merge`, `lower_out` is `update`.
+Each NNX transform is its JAX transform with the three steps of lift.py around it: split the
+arguments (outside), merge them into fresh objects and call the function (inside, while JAX
+traces), update the caller's objects with what changed (outside). Compare `jit` with the
+hand-written version in notebook 4: the steps are `split`, `merge` and `update`. Every transform
+takes `graph=` and `graph_updates=` (config.py) to choose graph or tree mode for one call.
 """
 import functools
+import inspect
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from .config import graph_mode, graph_updates as graph_updates_mode
+from .fastpath import WalkCache
 from .filters import to_predicate
-from .graph import state as state_of, update
-from .lift import _LEAF_TYPES, _flat_arguments, is_node, lift, lift_out, lower, lower_out
-from .module import Object, structure_version
+from .graph import flatten, is_node_or_variable, merge, state as state_of, unflatten, update
+from .lift import merge_arguments, split_arguments, split_results, update_arguments
+from .objects import Pytree
+from .state import State
 from .variables import Param, Variable
 
 
-def _decorator(transform, f, kwargs):
-    """Lets every transform be used as `@t`, `@t(...)` or `t(f, ...)`."""
-    return (lambda f: transform(f, **kwargs)) if f is None else transform(f, **kwargs)
+def _decorator(transform, f, **options):
+    """Lets every transform be used as `@t`, `@t(...)` and `t(f, ...)`."""
+    if f is None:
+        return functools.partial(transform, **options)
+    return transform(f, **options)
 
 
 def _as_tuple(x):
-    return () if x is None else (x,) if isinstance(x, (int, str)) else tuple(x)
+    if x is None:
+        return ()
+    if isinstance(x, (int, str)):
+        return (x,)
+    return tuple(x)
+
+
+def _refuse_bound_method(f, name):
+    if inspect.ismethod(f):
+        raise ValueError(
+            f"nnx.{name} does not support bound methods: the transform would read `self` from the "
+            f"closure, outside the trace. Use the decorator form @minnx.{name} on the method, or "
+            f"call minnx.{name}(MyClass.method)(instance, ...) with the unbound method.")
 
 
 _TRACE_HINT = (
@@ -37,303 +55,419 @@ _TRACE_ERRORS = (jax.errors.TracerBoolConversionError, jax.errors.Concretization
                  jax.errors.TracerIntegerConversionError)
 
 
-# -- jit ---------------------------------------------------------------------------------
+# -- jit -------------------------------------------------------------------------------------
+class CallPlan(NamedTuple):
+    """jit's static argument: the arguments' Plan and the values of static arguments."""
+    plan: Any
+    static_args: tuple
+    static_kwargs: tuple
+
+
 class JitWrapped:
     """A function compiled with `jax.jit`, whose arguments may be graph nodes."""
 
     def __init__(self, fun, *, in_shardings=None, out_shardings=None, static_argnums=None,
-                 static_argnames=None, donate_argnums=None, donate_argnames=None, keep_unused=False,
-                 device=None, backend=None, inline=False):
+                 static_argnames=None, donate_argnums=None, donate_argnames=None,
+                 keep_unused=False, device=None, backend=None, inline=False, graph=None,
+                 graph_updates=None):
+        _refuse_bound_method(fun, "jit")
         functools.update_wrapper(self, fun)
         self.fun = fun
+        self.graph = graph_mode(graph)
+        self.graph_updates = graph_updates_mode(graph_updates)
         self.static_argnums = _as_tuple(static_argnums)
         self.static_argnames = _as_tuple(static_argnames)
         self.out_shardings = out_shardings
-        # JAX gets the dynamic arguments only: user argument i is at i - (static ones before it)
-        donate = tuple(i - sum(s < i for s in self.static_argnums) for i in _as_tuple(donate_argnums))
-        self.options = dict(keep_unused=keep_unused, inline=inline, donate_argnums=donate,
-                            donate_argnames=_as_tuple(donate_argnames))
-        self.options.update({k: v for k, v in dict(in_shardings=in_shardings, device=device,
-                                                    backend=backend).items() if v is not None})
-        self._by_key = {}  # one jax.jit per structure of the arguments (and static values)
-        self._last = None  # (structure version, Lifted, jitted) of the last plain call
+        # jax.jit sees (call plan, *dynamic arguments): user argument i moves to i + 1 - (the
+        # static arguments before it)
+        donate = []
+        for i in _as_tuple(donate_argnums):
+            donate.append(i + 1 - sum(s < i for s in self.static_argnums))
+        options = {"static_argnums": 0, "donate_argnums": tuple(donate),
+                   "donate_argnames": _as_tuple(donate_argnames), "keep_unused": keep_unused,
+                   "inline": inline}
+        if in_shardings is not None:
+            options["in_shardings"] = in_shardings
+        if device is not None:
+            options["device"] = device
+        if backend is not None:
+            options["backend"] = backend
+        self.jitted = jax.jit(self._pure_call, **options)
+        self.walk_cache = WalkCache()  # the repeat-call fast path: see fastpath.py
 
-    def _inner(self, key, *pure_args, **pure_kwargs):
-        lifted, statics, static_kwargs = key
-        if pure_kwargs:
-            (args, kwargs), inner = lower((pure_args, pure_kwargs), lifted)
-        else:
-            (args, inner), kwargs = lower(pure_args, lifted), {}
+    def _pure_call(self, call_plan, *pure_args, **pure_kwargs):
+        """What jax.jit traces: merge, call, split."""
+        (args, kwargs), inner = merge_arguments((pure_args, pure_kwargs), call_plan.plan)
         args = list(args)
-        for i, value in statics:
+        for i, value in call_plan.static_args:
             args.insert(i, value)
-        out = self.fun(*args, **kwargs, **dict(static_kwargs))
+        out = self.fun(*args, **kwargs, **dict(call_plan.static_kwargs))
         if self.out_shardings is not None:
             out = jax.lax.with_sharding_constraint(out, self.out_shardings)
-        return lift_out(out, inner, lifted, only_changed=True)
+        return split_results(out, inner, call_plan.plan)
 
-    def _prepare(self, args, kwargs):
-        statics = static_kwargs = ()
-        if self.static_argnums:
-            statics = tuple((i, args[i]) for i in self.static_argnums if i < len(args))
-            args = tuple(a for i, a in enumerate(args) if i not in self.static_argnums)
-        if self.static_argnames:
-            static_kwargs = tuple(sorted((k, kwargs.pop(k)) for k in self.static_argnames if k in kwargs))
-        if kwargs:
-            (pure_args, pure_kwargs), lifted = lift((args, kwargs))
-        else:
-            (pure_args, lifted), pure_kwargs = lift(args), {}
-        key = (lifted, statics, static_kwargs)
-        jitted = self._by_key.get(key)
-        if jitted is None:
-            @functools.wraps(self.fun)  # so that JAX's messages name the user's function
-            def inner(*pure_args, **pure_kwargs):
-                return self._inner(key, *pure_args, **pure_kwargs)
-            jitted = self._by_key[key] = jax.jit(inner, **self.options)
-        return jitted, pure_args, pure_kwargs, lifted
-
-    def _repeat_call(self, args):
-        """The common loop `step(model, optimizer, x, y)`: the same graph nodes in the same places
-        as last time, arrays elsewhere, and no graph structure changed since. Then the last call's
-        plan holds and only the Variables' values need reading."""
-        version, lifted, jitted = self._last
-        positions, nodes = lifted.positions, lifted.split.nodes
-        if version != structure_version[0] or len(args) != lifted.treedef.num_leaves:
-            return None
-        k = 0
-        for i, x in enumerate(args):  # written out as a loop: this runs on every call, and is fast
-            if k < len(positions) and positions[k] == i and x is nodes[k]:
-                k += 1
-            elif not isinstance(x, _LEAF_TYPES):
-                return None
-        if k != len(positions):
-            return None
-        pure_args = list(args)
-        for k, i in enumerate(positions):
-            pure_args[i] = lifted.split.node_values(k)
-        return jitted, pure_args, {}, lifted
+    def _split_static(self, args, kwargs):
+        static_args = tuple((i, args[i]) for i in self.static_argnums if i < len(args))
+        dynamic_args = tuple(a for i, a in enumerate(args) if i not in self.static_argnums)
+        static_kwargs = tuple(sorted((k, v) for k, v in kwargs.items() if k in self.static_argnames))
+        dynamic_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+        return static_args, static_kwargs, dynamic_args, dynamic_kwargs
 
     def __call__(self, *args, **kwargs):
-        plan = self._repeat_call(args) if self._last and not kwargs else None
-        if plan is None:
-            plan = self._prepare(args, kwargs)
-            if not (kwargs or self.static_argnums) and _flat_arguments(args) is not None:
-                self._last = (structure_version[0], plan[3], plan[0])
-        jitted, pure_args, pure_kwargs, lifted = plan
+        static_args, static_kwargs, args, kwargs = self._split_static(args, kwargs)
+        found = self.walk_cache.lookup(args, kwargs)
+        if found is None:
+            (pure_args, pure_kwargs), lifted = split_arguments(
+                (args, kwargs), graph=self.graph, graph_updates=self.graph_updates)
+            self.walk_cache.store(args, kwargs, lifted)
+        else:
+            pure_args, pure_kwargs, lifted = found
+        call_plan = CallPlan(lifted.plan, static_args, static_kwargs)
         try:
-            result = jitted(*pure_args, **pure_kwargs)
+            result = self.jitted(call_plan, *pure_args, **pure_kwargs)
         except _TRACE_ERRORS as error:
             if _TRACE_HINT not in getattr(error, "__notes__", ()):
                 error.add_note(_TRACE_HINT)
             raise
-        return lower_out(result, lifted)
+        return update_arguments(result, lifted)
 
     def __get__(self, obj, objtype=None):  # `@minnx.jit` on a method
-        return self if obj is None else functools.partial(self, obj)
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
 
 
 def jit(fun=None, **options):
     """`jax.jit` for functions of Modules: `@minnx.jit` or `minnx.jit(f, static_argnums=...)`.
-    Takes jax.jit's options: static_argnums/static_argnames, donate_argnums/donate_argnames,
-    in_shardings, out_shardings, keep_unused, device, backend, inline."""
-    return _decorator(lambda f, **kw: JitWrapped(f, **kw), fun, options)
+    Takes jax.jit's options (static_argnums/argnames, donate_argnums/argnames, in_shardings,
+    out_shardings, keep_unused, device, backend, inline) and graph=/graph_updates=."""
+    return _decorator(JitWrapped, fun, **options)
 
 
-# -- grad --------------------------------------------------------------------------------
+# -- grad and value_and_grad -------------------------------------------------------------------
 class DiffState(NamedTuple):
     """Differentiate argument `argnum` with respect to the Variables `filter` selects."""
     argnum: int
     filter: Any
 
 
-def _diff_input(arg, filter):
-    """What JAX differentiates: each graph node as the State of the Variables `filter` selects."""
-    return jax.tree.map(lambda x: state_of(x, filter) if isinstance(x, Object) else x, arg, is_leaf=is_node)
+def _check_argnums(argnums, args, name):
+    largest = max((a.argnum if isinstance(a, DiffState) else a) for a in argnums)
+    if largest >= len(args):
+        raise TypeError(f"minnx.{name}: argnums {argnums} asks for argument {largest}, but the "
+                        f"function was called with {len(args)} positional argument(s).")
 
 
-def _put(arg, diff):
-    """Inside: put the differentiated values (tracers) into the rebuilt argument."""
-    def put(x, d):
-        if isinstance(x, Object):
-            update(x, d)
-        elif isinstance(x, Variable):
-            x.set_value(d)
-        return x if is_node(x) else d
-    return jax.tree.map(put, arg, diff, is_leaf=is_node)
-
-
-def _autodiff(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, with_value):
+def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, graph_updates,
+          with_value):
+    _refuse_bound_method(f, "grad")
+    if reduce_axes:
+        raise ValueError("minnx.grad does not support reduce_axes (JAX removed it too).")
     single = isinstance(argnums, (int, DiffState))
-    specs = [a if isinstance(a, DiffState) else DiffState(a, Param) for a in ((argnums,) if single else argnums)]
+    specs = (argnums,) if single else tuple(argnums)
+    name = "value_and_grad" if with_value else "grad"
+    graph = graph_mode(graph)
+    graph_updates = graph_updates_mode(graph_updates)
+    if not (graph and graph_updates):
+        if any(isinstance(s, DiffState) for s in specs):
+            raise ValueError(f"minnx.{name}: DiffState needs graph=True and graph_updates=True; "
+                             "split the model into the parts to differentiate instead.")
+        specs = tuple(DiffState(s, ...) for s in specs)  # the whole argument, as jax.grad does
+    else:
+        specs = tuple(s if isinstance(s, DiffState) else DiffState(s, Param) for s in specs)
     for spec in specs:
         to_predicate(spec.filter)  # an unknown filter fails here, with its message
 
     @functools.wraps(f)
     def wrapper(*args):
-        if max(s.argnum for s in specs) >= len(args):
-            raise TypeError(f"minnx.grad: argnums {argnums} asks for more than the {len(args)} positional "
-                            "argument(s) the function was called with.")
-        pure, lifted = lift(args)
+        _check_argnums(specs, args, name)
+        pure, lifted = split_arguments(args, graph=graph, graph_updates=graph_updates)
+        diff = tuple(_differentiable(args[s.argnum], s.filter, graph) for s in specs)
 
         def pure_fn(diff, pure):
-            args_in, inner = lower(pure, lifted)
+            args_in, inner = merge_arguments(pure, lifted.plan)
             args_in = list(args_in)
             for spec, d in zip(specs, diff):
-                args_in[spec.argnum] = _put(args_in[spec.argnum], d)
-            value, aux = f(*args_in) if has_aux else (f(*args_in), None)
-            return value, lift_out(aux, inner, lifted, only_changed=True)
+                args_in[spec.argnum] = _with_values(args_in[spec.argnum], d)
+            if has_aux:
+                value, aux = f(*args_in)
+            else:
+                value, aux = f(*args_in), None
+            return value, split_results(aux, inner, lifted.plan)
 
-        diff = tuple(_diff_input(args[s.argnum], s.filter) for s in specs)
-        (value, packed), grads = jax.value_and_grad(pure_fn, has_aux=True, holomorphic=holomorphic,
-                                                    allow_int=allow_int)(diff, pure)
-        aux, grads = lower_out(packed, lifted), grads[0] if single else grads
+        (value, result), grads = jax.value_and_grad(
+            pure_fn, has_aux=True, holomorphic=holomorphic, allow_int=allow_int)(diff, pure)
+        aux = update_arguments(result, lifted)
+        if not graph_updates:
+            grads = tuple(_as_input_type(args[s.argnum], g, graph) for s, g in zip(specs, grads))
+        grads = grads[0] if single else grads
         if with_value:
             return ((value, aux) if has_aux else value), grads
         return (grads, aux) if has_aux else grads
+
     return wrapper
 
 
-def grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False, reduce_axes=()):
+def _differentiable(arg, filter, graph):
+    """What JAX differentiates for an argument: each graph node as the State of the Variables
+    `filter` selects (the caller's Variables; JAX copies them), other leaves as they are."""
+    def part(x):
+        if is_node_or_variable(x):
+            return state_of(x, filter, graph=graph)
+        return x
+    return jax.tree.map(part, arg, is_leaf=is_node_or_variable)
+
+
+def _with_values(arg, diff):
+    """Inside: put the differentiated values (tracers) into the rebuilt argument."""
+    def put(x, d):
+        if isinstance(x, Variable):
+            x.set_raw_value(d.get_raw_value())
+            return x
+        if isinstance(x, Pytree):
+            update(x, d)
+            return x
+        return d
+    return jax.tree.map(put, arg, diff, is_leaf=is_node_or_variable)
+
+
+def _as_input_type(arg, grads, graph):
+    """graph_updates=False: the gradient of a Module is a Module of the same type (as jax.grad
+    gives), rebuilt from the gradient State."""
+    def rebuild(x, g):
+        if is_node_or_variable(x):
+            return merge(flatten(x, graph=graph)[0], g, copy=True)
+        return g
+    return jax.tree.map(rebuild, arg, grads, is_leaf=is_node_or_variable)
+
+
+def grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False,
+         reduce_axes=(), graph=None, graph_updates=None):
     """`jax.grad` for functions of Modules. The gradient with respect to a Module is a State of
     its `Param`s (choose other Variables with `argnums=DiffState(0, filter)`)."""
-    return _decorator(functools.partial(_autodiff, with_value=False), f, dict(
-        argnums=argnums, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int, reduce_axes=reduce_axes))
+    return _decorator(_grad, f, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic,
+                      allow_int=allow_int, reduce_axes=reduce_axes, graph=graph,
+                      graph_updates=graph_updates, with_value=False)
 
 
-def value_and_grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False, reduce_axes=()):
+def value_and_grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False,
+                   reduce_axes=(), graph=None, graph_updates=None):
     """Like `grad`, returning `(value, grads)` (or `((value, aux), grads)` with has_aux)."""
-    return _decorator(functools.partial(_autodiff, with_value=True), f, dict(
-        argnums=argnums, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int, reduce_axes=reduce_axes))
+    return _decorator(_grad, f, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic,
+                      allow_int=allow_int, reduce_axes=reduce_axes, graph=graph,
+                      graph_updates=graph_updates, with_value=True)
 
 
-# -- transforms of a pure inner function, all alike: vmap, remat, eval_shape, switch, cond -----
-def _call_lifted(jax_transform, f, args, only_changed=True, write=True):
-    """Lift `args`, run `jax_transform(inner)` on them, write the changes back."""
-    pure, lifted = lift(args)
+# -- transforms of one pure inner function: vmap, remat, eval_shape, switch, cond ------------------
+def _call_transformed(jax_transform, f, args, *, graph, graph_updates, write=True,
+                      all_values=False):
+    """Split `args`, run `jax_transform(inner)` on them, update the caller's objects."""
+    pure, lifted = split_arguments(args, graph=graph_mode(graph),
+                                   graph_updates=graph_updates_mode(graph_updates))
 
-    def inner_fn(*pure_args):
-        args_in, inner = lower(pure_args, lifted)
-        return lift_out(f(*args_in), inner, lifted, only_changed=only_changed)
+    @functools.wraps(f)  # JAX's messages then name the learner's arguments
+    def inner(*pure_args):
+        args_in, state = merge_arguments(pure_args, lifted.plan)
+        return split_results(f(*args_in), state, lifted.plan, all_values=all_values)
 
-    return lower_out(jax_transform(inner_fn)(*pure), lifted, write=write)
+    result = jax_transform(inner)(*pure)
+    return update_arguments(result, lifted, write=write)
+
+
+def _vmap(f, *, in_axes, out_axes, axis_name, axis_size, spmd_axis_name, transform_metadata,
+          graph, graph_updates):
+    if transform_metadata:
+        raise ValueError("minnx.vmap does not support transform_metadata (sharding metadata of "
+                         "the mapped axis); leave it out.")
+    axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
+
+    def vmapped(inner):
+        # inner returns (output, updates, static): the updates follow the arguments' structure,
+        # so they come out on their arguments' axes; the static description is not mapped
+        return jax.vmap(inner, in_axes=axes, out_axes=(out_axes, axes, None), axis_name=axis_name,
+                        axis_size=axis_size, spmd_axis_name=spmd_axis_name)
+
+    @functools.wraps(f)
+    def wrapper(*args):
+        return _call_transformed(vmapped, f, args, graph=graph, graph_updates=graph_updates)
+    return wrapper
 
 
 def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_name=None,
-         transform_metadata=None):
+         transform_metadata=None, graph=None, graph_updates=None):
     """`jax.vmap` for functions of Modules. `in_axes` per argument: an int maps the argument
     (every Variable of a Module) along that axis, `None` broadcasts it."""
-    axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
-    return _decorator(lambda f: functools.wraps(f)(lambda *args: _call_lifted(lambda g: jax.vmap(
-        g, in_axes=axes, out_axes=(out_axes, axes, None), axis_name=axis_name, axis_size=axis_size,
-        spmd_axis_name=spmd_axis_name), f, args)), f, {})
+    return _decorator(_vmap, f, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name,
+                      axis_size=axis_size, spmd_axis_name=spmd_axis_name,
+                      transform_metadata=transform_metadata, graph=graph,
+                      graph_updates=graph_updates)
 
 
-def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None):
+def _remat(f, *, prevent_cse, static_argnums, policy, graph, graph_updates):
+    def checkpointed(inner):
+        return jax.checkpoint(inner, prevent_cse=prevent_cse, static_argnums=static_argnums,
+                              policy=policy)
+
+    @functools.wraps(f)
+    def wrapper(*args):
+        return _call_transformed(checkpointed, f, args, graph=graph, graph_updates=graph_updates)
+    return wrapper
+
+
+def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None, graph=None,
+          graph_updates=None):
     """`jax.checkpoint` (recompute activations in the backward pass) for functions of Modules."""
-    return _decorator(lambda f: functools.wraps(f)(lambda *args: _call_lifted(lambda g: jax.checkpoint(
-        g, prevent_cse=prevent_cse, static_argnums=static_argnums, policy=policy), f, args)), f, {})
+    return _decorator(_remat, f, prevent_cse=prevent_cse, static_argnums=static_argnums,
+                      policy=policy, graph=graph, graph_updates=graph_updates)
 
 
-def eval_shape(f, *args, **kwargs):
+def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
     """What `f(*args, **kwargs)` returns, with shapes and dtypes only: nothing is computed and
     the arguments do not change. `eval_shape(lambda: Model(rngs=Rngs(0)))` is an abstract model."""
-    return _call_lifted(lambda g: functools.partial(jax.eval_shape, g),
-                        lambda *a: f(*a, **kwargs), args, write=False)
+    def call(*args):
+        return f(*args, **kwargs)
+    return _call_transformed(lambda inner: functools.partial(jax.eval_shape, inner), call, args,
+                             graph=graph, graph_updates=graph_updates, write=False)
 
 
-def switch(index, branches, *operands):
-    """`jax.lax.switch` whose operands may be Modules; every branch may mutate them."""
-    pure, lifted = lift(operands)
+def switch(index, branches, *operands, graph=None, graph_updates=None):
+    """`jax.lax.switch` whose operands may be Modules; every branch may change their values."""
+    pure, lifted = split_arguments(operands, graph=graph_mode(graph),
+                                   graph_updates=graph_updates_mode(graph_updates))
 
     def branch(fn):
-        def run(*pure_ops):
-            ops, inner = lower(pure_ops, lifted)
-            return lift_out(fn(*ops), inner, lifted)  # all values, so every branch returns alike
+        def run(*pure_operands):
+            operands_in, inner = merge_arguments(pure_operands, lifted.plan)
+            return split_results(fn(*operands_in), inner, lifted.plan, all_values=True)
         return run
-    return lower_out(jax.lax.switch(index, [branch(b) for b in branches], *pure), lifted)
+
+    result = jax.lax.switch(index, [branch(b) for b in branches], *pure)
+    return update_arguments(result, lifted)
 
 
-def cond(pred, true_fun, false_fun, *operands):
-    """`jax.lax.cond` whose operands may be Modules."""
-    return switch(jnp.asarray(pred, jnp.int32), (false_fun, true_fun), *operands)
+def cond(pred, true_fun, false_fun, *operands, graph=None, graph_updates=None):
+    """`jax.lax.cond` whose operands may be Modules. `pred` must be a scalar."""
+    if jnp.shape(pred) != ():
+        raise TypeError(f"Pred must be a scalar, got {pred} of shape {jnp.shape(pred)}: reduce it "
+                        "to one boolean (e.g. with .all() or .any()), or use jnp.where to choose "
+                        "elementwise.")
+    return switch(jnp.asarray(pred, jnp.int32), (false_fun, true_fun), *operands, graph=graph,
+                  graph_updates=graph_updates)
 
 
-# -- loops: scan, fori_loop, while_loop --------------------------------------------------------
-class Carry: """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
+# -- loops: scan, fori_loop, while_loop -----------------------------------------------------------
+class Carry:
+    """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
 
-def _values_now(inner, lifted, where):
-    """The inner objects' values after a loop body, which must keep every Module's structure."""
-    graphdef, now = inner.current()
-    if graphdef != lifted.split.graphdef:
+def _keep_structure(inner, plan, where):
+    """The inner objects' values after a loop step, which must not change any structure."""
+    graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
+    if graphdef != plan.graphdef:
         raise ValueError(
-            f"minnx.{where}: the function changed the structure of a Module it was given (it set a new "
-            "attribute, replaced a layer or sowed a value). A loop body may change values only "
-            "(`v[...] = ...`); create attributes before the loop.")
-    return now
+            f"minnx.{where}: the function changed the structure of a Module it was given (it set "
+            "a new attribute, replaced a layer or sowed a value). A loop body may change values "
+            "only (`v[...] = ...`): create attributes before the loop.")
+    return [leaf.get_raw_value() if isinstance(leaf, Variable) else leaf for _, leaf in leaves]
 
 
-def _as_values(tree, inner, lifted, now, where):
-    """`tree` with each graph node (one of the inputs) replaced by the list of its values."""
-    leaves, treedef = jax.tree.flatten(tree, is_leaf=is_node)
-    roots = {id(r): k for k, r in enumerate(inner.roots)}
-    for i, x in enumerate(leaves):
-        if is_node(x):
+def _node_values(tree, inner, plan, now, where):
+    """`tree` with each graph node (one of the inputs) replaced by its leaves' current values."""
+    flat, treedef = jax.tree.flatten(tree, is_leaf=is_node_or_variable)
+    roots = {id(root): k for k, root in enumerate(inner.roots)}
+    for i, x in enumerate(flat):
+        if is_node_or_variable(x):
             if id(x) not in roots:
-                raise ValueError(f"minnx.{where}: a loop carry may hold the Modules passed in, not new ones.")
-            leaves[i] = [now[j] for j in lifted.split.by_node[roots[id(x)]]]
-    return treedef.unflatten(leaves)
+                raise ValueError(f"minnx.{where}: a loop carry may hold the Modules passed in, "
+                                 "not new ones.")
+            k = roots[id(x)]
+            flat[i] = [v for path, v in zip(plan.paths, now) if path[0] == k]
+    return treedef.unflatten(flat)
 
 
-def _write_back(tree, like, lifted):
-    """Outside: `like` (the caller's tree) with the value lists in `tree` written into its objects."""
-    leaves, treedef = jax.tree.flatten(like, is_leaf=is_node)
-    numbers = {id(n): k for k, n in enumerate(lifted.split.nodes)}
-    for i, (x, values) in enumerate(zip(leaves, treedef.flatten_up_to(tree))):
-        if is_node(x):
-            for j, value in zip(lifted.split.by_node[numbers[id(x)]], values):
-                lifted.split.write(j, value)
+def _write_node_values(tree, like, lifted):
+    """Outside: the caller's tree `like`, its graph nodes updated from the values in `tree`."""
+    flat, treedef = jax.tree.flatten(like, is_leaf=is_node_or_variable)
+    positions = dict(zip((id(lifted.objects[i]) for i in _argument_indexes(lifted)),
+                         range(len(lifted.plan.positions))))
+    for i, (x, values) in enumerate(zip(flat, treedef.flatten_up_to(tree))):
+        if is_node_or_variable(x):
+            k = positions[id(x)]
+            js = [j for j, path in enumerate(lifted.plan.paths) if path[0] == k]
+            for j, value in zip(js, values):
+                lifted.leaves[j].set_raw_value(value)
         else:
-            leaves[i] = values
-    return treedef.unflatten(leaves)
+            flat[i] = values
+    return treedef.unflatten(flat)
 
 
-def _carry_loop(loop, where, init_val, body_fun, cond_fun=None):
-    pure, lifted = lift(init_val)
+def _argument_indexes(lifted):
+    return [d.index for _, d in lifted.plan.graphdef.root.children]
+
+
+def _carry_loop(loop, where, init_val, body_fun, cond_fun, graph, graph_updates):
+    pure, lifted = split_arguments((init_val,), graph=graph_mode(graph),
+                                   graph_updates=graph_updates_mode(graph_updates))
 
     def body(*args):  # (i, val) for fori_loop, (val,) for while_loop
-        val, inner = lower(args[-1], lifted)
+        (val,), inner = merge_arguments((args[-1],), lifted.plan)
         out = body_fun(*args[:-1], val)
-        return _as_values(out, inner, lifted, _values_now(inner, lifted, where), where)
+        now = _keep_structure(inner, lifted.plan, where)
+        return _node_values(out, inner, lifted.plan, now, where)
 
-    final = loop(body, lambda pure_val: cond_fun(lower(pure_val, lifted)[0]), pure)
-    return _write_back(final, init_val, lifted)
+    def test(pure_val):
+        (val,), _ = merge_arguments((pure_val,), lifted.plan)
+        return cond_fun(val)
+
+    final = loop(body, test, pure[0])
+    return _write_node_values(final, init_val, lifted)
 
 
-def fori_loop(lower_, upper, body_fun, init_val, *, unroll=None):
+def fori_loop(lower, upper, body_fun, init_val, *, unroll=None, graph=None, graph_updates=None):
     """`jax.lax.fori_loop` whose carry may hold Modules: `body_fun(i, val) -> val`."""
-    return _carry_loop(lambda body, _, init: jax.lax.fori_loop(lower_, upper, body, init, unroll=unroll),
-                       "fori_loop", init_val, body_fun)
+    def loop(body, test, init):
+        return jax.lax.fori_loop(lower, upper, body, init, unroll=unroll)
+    return _carry_loop(loop, "fori_loop", init_val, body_fun, None, graph, graph_updates)
 
 
-def while_loop(cond_fun, body_fun, init_val):
+def while_loop(cond_fun, body_fun, init_val, *, graph=None, graph_updates=None):
     """`jax.lax.while_loop` whose carry may hold Modules."""
-    return _carry_loop(lambda body, test, init: jax.lax.while_loop(test, body, init),
-                       "while_loop", init_val, body_fun, cond_fun)
+    def loop(body, test, init):
+        return jax.lax.while_loop(test, body, init)
+    return _carry_loop(loop, "while_loop", init_val, body_fun, cond_fun, graph, graph_updates)
+
+
+def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, transform_metadata,
+          graph, graph_updates):
+    if transform_metadata:
+        raise ValueError("minnx.scan does not support transform_metadata; leave it out.")
+    in_has_carry = in_axes is Carry or (isinstance(in_axes, tuple) and Carry in in_axes)
+    out_has_carry = out_axes is Carry or (isinstance(out_axes, tuple) and Carry in out_axes)
+    if in_has_carry != out_has_carry:
+        raise ValueError(f"If one of in_axes or out_axes has Carry, the other must also have "
+                         f"Carry. Got in_axes={in_axes} and out_axes={out_axes}")
+
+    @functools.wraps(f)
+    def wrapper(*args):
+        return _scan_call(f, args, in_axes, out_axes, length, reverse, unroll, graph, graph_updates)
+    return wrapper
 
 
 def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False,
-         in_axes=(Carry, 0), out_axes=(Carry, 0), transform_metadata=None):
+         in_axes=(Carry, 0), out_axes=(Carry, 0), transform_metadata=None, graph=None,
+         graph_updates=None):
     """`jax.lax.scan` over functions of Modules. `in_axes`, one per argument: `Carry` (at most
     one), an int (scanned over that axis; a Module's Variables are sliced step by step) or None
     (broadcast, unchanged). `out_axes`: `(Carry, axis)` when f returns `(carry, y)`, `Carry` when
     it returns the carry alone."""
-    return _decorator(lambda f: functools.wraps(f)(
-        lambda *args: _scan(f, args, in_axes, out_axes, length, reverse, unroll)), f, {})
+    return _decorator(_scan, f, length=length, reverse=reverse, unroll=unroll,
+                      _split_transpose=_split_transpose, in_axes=in_axes, out_axes=out_axes,
+                      transform_metadata=transform_metadata, graph=graph,
+                      graph_updates=graph_updates)
 
 
-def _split_out(out, out_axes):
-    """f's output (or, given the axes twice, the axes themselves) -> (carry, ys, ys_axes)."""
+def _split_output(out, out_axes):
+    """f's output -> (carry, ys, ys' axes)."""
     if out_axes is Carry:
         return out, None, None
     if isinstance(out_axes, tuple) and out_axes and out_axes[0] is Carry:
@@ -347,41 +481,54 @@ def _move_axis(tree, source, destination):
     return jax.tree.map(lambda x: jnp.moveaxis(x, source, destination), tree)
 
 
-def _scan(f, args, in_axes, out_axes, length, reverse, unroll):
+def _scan_call(f, args, in_axes, out_axes, length, reverse, unroll, graph, graph_updates):
     axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
     carry_at = [i for i, a in enumerate(axes) if a is Carry]
     if len(axes) != len(args) or len(carry_at) > 1:
-        raise ValueError(f"minnx.scan: in_axes {in_axes} does not fit {len(args)} arguments: give one entry "
-                         "per argument (Carry for at most one, an int, or None).")
-    pure, lifted = lift(args)
+        raise ValueError(f"minnx.scan: in_axes {in_axes} does not fit {len(args)} argument(s): give "
+                         "one entry per argument (Carry for at most one, an int, or None).")
+    pure, lifted = split_arguments(args, graph=graph_mode(graph),
+                                   graph_updates=graph_updates_mode(graph_updates))
+    plan = lifted.plan
     scanned = {i: a for i, a in enumerate(axes) if a is not Carry and a is not None}
     xs = {i: _move_axis(pure[i], a, 0) for i, a in scanned.items()}
 
-    def body(carry, xs):
+    def body(carry, step_xs):
         step = list(pure)
-        for i, x in [*xs.items(), *((c, carry) for c in carry_at)]:
+        for i, x in step_xs.items():
             step[i] = x
-        args_in, inner = lower(tuple(step), lifted)
+        for i in carry_at:
+            step[i] = carry
+        args_in, inner = merge_arguments(tuple(step), plan)
         out = f(*args_in)
-        now = _values_now(inner, lifted, "scan")
-        for i in (i for i, a in enumerate(axes) if a is None):  # broadcast: must stay as it was
-            after, before = (jax.tree.leaves(_as_values(args_in[i], inner, lifted, v, "scan"))
-                             for v in (now, inner.values))
-            if any(a is not b for a, b in zip(after, before)):
-                raise ValueError(
-                    f"minnx.scan: argument {i} is broadcast (in_axes None), but the function changed its "
-                    "state. Pass it as the Carry, or scan over its Variables with an int axis.")
-        carry_out, ys, _ = _split_out(out, out_axes)
-        new_carry = _as_values(carry_out, inner, lifted, now, "scan") if carry_at else None
-        return new_carry, (ys, {i: _as_values(args_in[i], inner, lifted, now, "scan") for i in scanned})
+        now = _keep_structure(inner, plan, "scan")
+        for i, a in enumerate(axes):
+            if a is None:
+                _check_unchanged(args_in[i], inner, plan, now, i)
+        carry_out, ys, _ = _split_output(out, out_axes)
+        new_carry = _node_values(carry_out, inner, plan, now, "scan") if carry_at else None
+        updates = {i: _node_values(args_in[i], inner, plan, now, "scan") for i in scanned}
+        return new_carry, (ys, updates)
 
     init = pure[carry_at[0]] if carry_at else None
-    carry, (ys, updates) = jax.lax.scan(body, init, xs, length=length, reverse=reverse, unroll=unroll)
+    carry, (ys, updates) = jax.lax.scan(body, init, xs, length=length, reverse=reverse,
+                                        unroll=unroll)
     for i, a in scanned.items():
-        _write_back(_move_axis(updates[i], 0, a), args[i], lifted)
+        _write_node_values(_move_axis(updates[i], 0, a), args[i], lifted)
     if carry_at:
-        carry = _write_back(carry, args[carry_at[0]], lifted)
+        carry = _write_node_values(carry, args[carry_at[0]], lifted)
     if out_axes is Carry:
         return carry
-    ys = jax.tree.map(lambda a, y: _move_axis(y, 0, a), _split_out(out_axes, out_axes)[2], ys)
+    ys_axes = _split_output(out_axes, out_axes)[2]
+    ys = jax.tree.map(lambda a, y: _move_axis(y, 0, a), ys_axes, ys)
     return (carry, ys) if carry_at else ys
+
+
+def _check_unchanged(arg, inner, plan, now, i):
+    """A broadcast argument (in_axes None) must come out of every step as it went in."""
+    after = jax.tree.leaves(_node_values(arg, inner, plan, now, "scan"))
+    before = jax.tree.leaves(_node_values(arg, inner, plan, inner.values, "scan"))
+    if any(a is not b for a, b in zip(after, before)):
+        raise ValueError(
+            f"minnx.scan: argument {i} is broadcast (in_axes None), but the function changed its "
+            "state. Pass it as the Carry, or scan over its Variables with an int axis.")

@@ -2,28 +2,93 @@
 
 A Module keeps its arrays inside `Variable` objects. The Variable's *type* says what the array
 is for (`Param` is trained, `BatchStat` is a running statistic, ...), and filters select state
-by that type. A Variable is mutable: `v[...] = x` replaces its value in place, which is how NNX
-code looks stateful. Variables are also JAX pytrees (one child, the value), so `jax.tree.map`
-sees straight through them to the arrays.
+by that type. A Variable is mutable: `v[...] = x` writes into it, which is how NNX code looks
+stateful. Variables are also JAX pytrees (one child, the value; the metadata is static), so
+`jax.tree.map` sees straight through them to the arrays.
 """
-import operator
+import contextlib
 
 import jax
 import numpy as np
 
 
-class MutationLostError(RuntimeError):
-    """A mutation inside a plain JAX transform that JAX would throw away."""
+class TraceContextError(Exception):
+    """A Variable created outside a JAX transform was changed inside one (flax's error)."""
 
 
-def lost_mutation_error(what: str) -> MutationLostError:
-    return MutationLostError(
-        f"{what} was changed inside a plain JAX transform (jax.jit, jax.grad, jax.vmap, ...) that "
-        "received the Module as a pytree. JAX gives the function a copy, so this change would be "
-        "silently lost when the transform returns.\nFix it in one of two ways:\n"
-        "  1. use the NNX transform instead (minnx.jit, minnx.grad, ...), which carries the change out;\n"
-        "  2. pass `graphdef, state = minnx.split(model)` in, call `minnx.merge(graphdef, state)` inside, "
-        "return `minnx.state(model)` (or `minnx.split(model)`) and `minnx.update(model, new_state)` outside.")
+# How many minnx transforms are tracing right now. A Variable created while one is keeps traced
+# values legitimately; one created outside every transform must not receive a traced value (the
+# tracer would leak out when the transform returns). minnx cannot see plain JAX transforms
+# starting, so a Variable created inside `jax.grad` with a concrete value counts as outside.
+_transform_depth = [0]
+
+
+@contextlib.contextmanager
+def inside_transform():
+    """Mark the code in the block as traced by a minnx transform (lift.py uses it)."""
+    _transform_depth[0] += 1
+    try:
+        yield
+    finally:
+        _transform_depth[0] -= 1
+
+
+# Every structure change (an attribute set or deleted, Variable metadata changed) is counted
+# here and on the object itself. fastpath.py reads the counts to know whether a walk of a model
+# it remembers still describes it; nothing else depends on them.
+structure_changes = [0]
+
+
+def note_structure_change(obj):
+    structure_changes[0] += 1
+    obj.__dict__["_object__version"] = obj.__dict__.get("_object__version", 0) + 1
+
+
+def has_tracer(value) -> bool:
+    if isinstance(value, jax.core.Tracer):
+        return True
+    if isinstance(value, (jax.Array, np.ndarray, int, float, bool)):
+        return False
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(value))
+
+
+class _Missing:
+    def __repr__(self):
+        return "MISSING"
+
+
+MISSING = _Missing()
+
+
+class VariableMetadata:
+    """A value with metadata for the Variable it will go into (what `with_metadata` and
+    `with_partitioning` initializers return)."""
+
+    def __init__(self, raw_value, metadata):
+        self.raw_value = raw_value
+        self.metadata = dict(metadata)
+
+
+def _unbox(x):
+    return x.get_value() if isinstance(x, Variable) else x
+
+
+def _operator(name):
+    """A method that applies the value's operator `name`: `kernel @ x` is `kernel[...] @ x`."""
+    def operator(self, *other):
+        return getattr(self.get_value(), name)(*map(_unbox, other))
+    operator.__name__ = name
+    return operator
+
+
+def _in_place_operator(symbol):
+    """`kernel -= x` would replace the Variable attribute by a plain array: refuse it."""
+    def operator(self, other):
+        raise NotImplementedError(
+            f"In-place operations are no longer supported for Variable: `x {symbol} y` would "
+            f"replace the {type(self).__name__} with a plain array, which then drops out of the "
+            f"model's state and stops training. Use `variable[...] {symbol} y` instead.")
+    return operator
 
 
 class Variable:
@@ -34,120 +99,331 @@ class Variable:
     >>> w[...] = x      # write in place
     >>> w.tag           # metadata is an attribute
     """
-    _trace_copy = False  # True on the copies JAX makes inside a plain jax.jit: see module.py
+
+    __hash__ = None  # unhashable, as in flax: == compares values
 
     def __init__(self, value, **metadata):
-        if isinstance(value, Variable):
-            value, metadata = value.get_value(), {**value._meta, **metadata}
-        self.__dict__.update(_value=value, _meta=metadata)
+        if isinstance(value, VariableMetadata):
+            metadata = {**value.metadata, **metadata}
+            value = value.raw_value
+        outside = _transform_depth[0] == 0 and not has_tracer(value)
+        object.__setattr__(self, "_raw_value", value)
+        object.__setattr__(self, "_var_metadata", metadata)
+        object.__setattr__(self, "_created_outside_trace", outside)
+        object.__setattr__(self, "_raw_value", self.create_value(value))
 
     @classmethod
-    def _make(cls, value, meta):
-        """A Variable built without __init__ (for replace and JAX's unflatten)."""
-        new = cls.__new__(cls)
-        new.__dict__.update(_value=value, _meta=meta)
-        return new
+    def from_metadata(cls, value, metadata):
+        """A Variable of this type built from a value and a metadata dict, without __init__
+        (how split, merge and JAX's unflatten rebuild Variables)."""
+        variable = object.__new__(cls)
+        object.__setattr__(variable, "_raw_value", value)
+        object.__setattr__(variable, "_var_metadata", dict(metadata))
+        object.__setattr__(variable, "_created_outside_trace", False)
+        return variable
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _register(cls)
+        _register_pytree(cls)
 
-    # -- the value ----------------------------------------------------------------------
-    def get_value(self):
-        return self._value
+    def __class_getitem__(cls, item):  # `Param[jax.Array]` in type hints
+        return cls
 
-    def set_value(self, value):
-        if self._trace_copy:
-            raise lost_mutation_error(f"{type(self).__name__} Variable")
-        self.__dict__["_value"] = value.get_value() if isinstance(value, Variable) else value
+    def create_value(self, value):
+        """Override to transform the value a Variable is created with (flax's hook)."""
+        return value
 
-    value = property(get_value, set_value, doc="The stored value (the older form of `v[...]`).")
+    # -- reading and writing the value -----------------------------------------------------
+    def get_raw_value(self):
+        """The stored value, bypassing any `get_value` override."""
+        return self._raw_value
 
-    def __getitem__(self, key):
-        if key is Ellipsis and not hasattr(self._value, "shape"):
-            return self._value  # a non-array value: v[...] is the value itself
-        return self._value[key]
+    def set_raw_value(self, value):
+        self._check_can_update(value)
+        object.__setattr__(self, "_raw_value", value)
 
-    def __setitem__(self, key, item):
-        self.set_value(item if key is Ellipsis else self._value.at[key].set(item))
+    def get_value(self, *, index=MISSING):
+        """The value (`v[...]`), or `value[index]`. Subclasses may override it."""
+        value = self._raw_value
+        if index is MISSING or (index is Ellipsis and isinstance(value, jax.Array)):
+            return value
+        return value[index]
 
-    # -- metadata ------------------------------------------------------------------------
+    def set_value(self, value, *, index=MISSING):
+        """Replace the value, or write `value` at `index` (`v[...] = x`, `v[0] = x`).
+
+        Writing at an index keeps the Variable's shape and dtype, as in flax: `bias[...] = 0.0`
+        fills the array with zeros, a float64 NumPy array is cast to float32, and an array of
+        another shape raises instead of replacing the Variable's shape."""
+        if isinstance(value, Variable):
+            value = value.get_value()
+        self._check_can_update(value)
+        raw = self._raw_value
+        if index is MISSING:
+            new = value
+        elif isinstance(raw, jax.Array):
+            same_layout = (
+                index is Ellipsis
+                and isinstance(value, jax.Array)
+                and value.shape == raw.shape
+                and value.dtype == raw.dtype
+                and getattr(value, "sharding", None) == getattr(raw, "sharding", None))
+            new = value if same_layout else raw.at[index].set(value)
+        else:
+            raw[index] = value  # a NumPy array (or a list, a dict) is written in place
+            new = raw
+        object.__setattr__(self, "_raw_value", new)
+
+    def _check_can_update(self, value):
+        if self._created_outside_trace and has_tracer(value):
+            raise TraceContextError(
+                f"Cannot mutate {type(self).__name__} from a different trace level: this "
+                f"{type(self).__name__} was created outside the JAX transform that is running, so "
+                "a traced value written into it would leak out of the trace. Pass the Module (or "
+                "Rngs) to the transform as an argument, and use the NNX transform (minnx.jit, "
+                "minnx.grad, ...) so that its changes are carried out.")
+
+    @property
+    def value(self):
+        """The older form of `v[...]` / `v.get_value()` (flax deprecates it)."""
+        return self.get_value()
+
+    @value.setter
+    def value(self, value):
+        self.set_value(value)
+
+    def __getitem__(self, index):
+        return self.get_value(index=index)
+
+    def __setitem__(self, index, value):
+        self.set_value(value, index=index)
+
+    # -- metadata ----------------------------------------------------------------------------
     def __getattr__(self, name):
-        meta = object.__getattribute__(self, "_meta")
-        if name in meta:
-            return meta[name]
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(object.__getattribute__(self, "_value"), name)  # shape, dtype, ...
+        metadata = object.__getattribute__(self, "_var_metadata")
+        if name in metadata:
+            return metadata[name]
+        return getattr(object.__getattribute__(self, "_raw_value"), name)  # shape, dtype, ...
 
     def __setattr__(self, name, value):
         if name == "value":
             return self.set_value(value)
-        from .module import touch  # metadata is part of the GraphDef
-        touch()
-        self._meta[name] = value
+        raise AttributeError(
+            f"Cannot set attribute {name!r} of a {type(self).__name__}. Write its value with "
+            f"`variable[...] = x`, and its metadata with `variable.set_metadata({name}=value)`.")
 
-    def get_metadata(self):
-        return dict(self._meta)
+    def get_metadata(self, name=None, default=MISSING, *, exclude_required=None):
+        """All metadata as a dict, or the entry `name` (`default` if it is missing)."""
+        if name is None:
+            return dict(self._var_metadata)
+        if name not in self._var_metadata and default is not MISSING:
+            return default
+        return self._var_metadata[name]
 
-    def replace(self, value=None, **metadata):
-        """A new Variable of the same type: new value and/or metadata."""
-        return self._make(self._value if value is None else value, {**self._meta, **metadata})
+    def set_metadata(self, *args, **kwargs):
+        """`set_metadata({...})` replaces all metadata; `set_metadata(name, value)` or
+        `set_metadata(name=value)` sets entries."""
+        self._check_can_update(None)
+        note_structure_change(self)
+        if args and kwargs:
+            raise TypeError("set_metadata takes a dict, a name and a value, or keywords: not a mix.")
+        if len(args) == 1:
+            object.__setattr__(self, "_var_metadata", dict(args[0]))
+        elif len(args) == 2:
+            self._var_metadata[args[0]] = args[1]
+        elif kwargs and not args:
+            self._var_metadata.update(kwargs)
+        else:
+            raise TypeError(f"set_metadata takes either 1 or 2 arguments, or at least 1 keyword "
+                            f"argument, got args={args}, kwargs={kwargs}")
 
-    def copy(self):
-        return self.replace()
+    def has_metadata(self, name):
+        return name in self._var_metadata
 
-    # -- behave like the array inside ------------------------------------------------------
+    def del_metadata(self, name):
+        note_structure_change(self)
+        del self._var_metadata[name]
+
+    # -- copies --------------------------------------------------------------------------------
+    def copy(self, value=MISSING, **metadata):
+        """A new Variable of the same type: the same value and metadata unless given."""
+        new_value = self._raw_value if value is MISSING else value
+        return self.from_metadata(new_value, {**self._var_metadata, **metadata})
+
+    replace = copy
+
+    def copy_from(self, other):
+        """Take `other`'s value and metadata (both Variables of the same type)."""
+        if type(other) is not type(self):
+            raise ValueError(f"Cannot copy from incompatible container, expected "
+                             f"{type(self).__name__}, got {type(other).__name__}")
+        object.__setattr__(self, "_raw_value", other._raw_value)
+        object.__setattr__(self, "_var_metadata", dict(other._var_metadata))
+        note_structure_change(self)
+
+    def update_from_state(self, other):
+        """Take `other`'s value, and its metadata where it differs (how `update` writes)."""
+        self.set_raw_value(other._raw_value)
+        if other._var_metadata != self._var_metadata:
+            object.__setattr__(self, "_var_metadata", dict(other._var_metadata))
+            note_structure_change(self)
+
+    # -- behave like the value inside ----------------------------------------------------------
     def __jax_array__(self):
-        return self._value
+        return self.get_value()
 
     def __array__(self, dtype=None, copy=None):
-        return np.asarray(self._value, dtype=dtype)
+        return np.asarray(self.get_value(), dtype=dtype)
 
     def __len__(self):
-        return len(self._value)
+        return len(self.get_value())
 
-    def __hash__(self):
-        return id(self)
+    def __iter__(self):
+        return iter(self.get_value())
+
+    def __contains__(self, item):
+        return item in self.get_value()
+
+    def __call__(self, *args, **kwargs):
+        return self.get_value()(*args, **kwargs)
 
     def __eq__(self, other):
-        return self._value == _unbox(other)
+        return self.get_value() == _unbox(other)
+
+    def __bool__(self):
+        return bool(self.get_value())
+
+    # -- operators act on the value: `layer.kernel @ x`, `-param`, `param * 2` -------------------
+    __add__ = _operator("__add__")
+    __sub__ = _operator("__sub__")
+    __mul__ = _operator("__mul__")
+    __matmul__ = _operator("__matmul__")
+    __truediv__ = _operator("__truediv__")
+    __floordiv__ = _operator("__floordiv__")
+    __mod__ = _operator("__mod__")
+    __pow__ = _operator("__pow__")
+    __lshift__ = _operator("__lshift__")
+    __rshift__ = _operator("__rshift__")
+    __and__ = _operator("__and__")
+    __xor__ = _operator("__xor__")
+    __or__ = _operator("__or__")
+    __radd__ = _operator("__radd__")
+    __rsub__ = _operator("__rsub__")
+    __rmul__ = _operator("__rmul__")
+    __rmatmul__ = _operator("__rmatmul__")
+    __rtruediv__ = _operator("__rtruediv__")
+    __rfloordiv__ = _operator("__rfloordiv__")
+    __rmod__ = _operator("__rmod__")
+    __rpow__ = _operator("__rpow__")
+    __rlshift__ = _operator("__rlshift__")
+    __rrshift__ = _operator("__rrshift__")
+    __rand__ = _operator("__rand__")
+    __rxor__ = _operator("__rxor__")
+    __ror__ = _operator("__ror__")
+    __lt__ = _operator("__lt__")
+    __le__ = _operator("__le__")
+    __gt__ = _operator("__gt__")
+    __ge__ = _operator("__ge__")
+    __ne__ = _operator("__ne__")
+    __neg__ = _operator("__neg__")
+    __pos__ = _operator("__pos__")
+    __abs__ = _operator("__abs__")
+    __invert__ = _operator("__invert__")
+    __complex__ = _operator("__complex__")
+    __int__ = _operator("__int__")
+    __float__ = _operator("__float__")
+    __index__ = _operator("__index__")
+    __round__ = _operator("__round__")
+    __trunc__ = _operator("__trunc__")
+    __floor__ = _operator("__floor__")
+    __ceil__ = _operator("__ceil__")
+    __iadd__ = _in_place_operator("+=")
+    __isub__ = _in_place_operator("-=")
+    __imul__ = _in_place_operator("*=")
+    __imatmul__ = _in_place_operator("@=")
+    __itruediv__ = _in_place_operator("/=")
+    __ifloordiv__ = _in_place_operator("//=")
+    __imod__ = _in_place_operator("%=")
+    __ipow__ = _in_place_operator("**=")
+    __ilshift__ = _in_place_operator("<<=")
+    __irshift__ = _in_place_operator(">>=")
+    __iand__ = _in_place_operator("&=")
+    __ixor__ = _in_place_operator("^=")
+    __ior__ = _in_place_operator("|=")
 
     def __repr__(self):
-        from .display import variable_repr
-        return variable_repr(self)
+        metadata = "".join(f", {k}={v!r}" for k, v in self._var_metadata.items())
+        return f"{type(self).__name__}(value={array_summary(self.get_value())}{metadata})"
 
 
-def _unbox(x):
-    return x.get_value() if isinstance(x, Variable) else x
+# -- Variables are pytrees: one child, the value; the sorted metadata is static ---------------
+def _register_pytree(cls):
+    def flatten_with_keys(variable):
+        metadata = tuple(sorted(variable._var_metadata.items()))
+        return ((jax.tree_util.GetAttrKey("value"), variable._raw_value),), metadata
+
+    def unflatten(metadata, children):
+        return cls.from_metadata(children[0], dict(metadata))
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten)
 
 
-for _op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor"):
-    _f = getattr(operator, _op + "_" if _op in ("and", "or") else _op)
-    setattr(Variable, f"__{_op}__", lambda self, other, _f=_f: _f(self._value, _unbox(other)))
-    setattr(Variable, f"__r{_op}__", lambda self, other, _f=_f: _f(_unbox(other), self._value))
-for _op in ("lt", "le", "gt", "ge", "ne"):
-    setattr(Variable, f"__{_op}__", lambda self, other, _f=getattr(operator, _op): _f(self._value, _unbox(other)))
-for _op in ("neg", "pos", "abs", "invert", "bool", "float", "int", "index"):
-    _f = {"bool": bool, "float": float, "int": int}.get(_op, getattr(operator, _op, None))
-    setattr(Variable, f"__{_op}__", lambda self, _f=_f: _f(self._value))
+_register_pytree(Variable)
 
 
-# -- Variables are pytrees: one child (the value); the metadata is static ----------------------
-def _register(cls):
-    jax.tree_util.register_pytree_with_keys(
-        cls, lambda v: (((jax.tree_util.GetAttrKey("value"), v._value),), tuple(sorted(v._meta.items()))),
-        lambda meta, children: cls._make(children[0], dict(meta)))
+# -- how a value prints inside a Variable, a Module or a State ---------------------------------
+_PRINT_IN_FULL = 8  # arrays with at most this many numbers are printed in full
 
 
-_register(Variable)
+def array_summary(x):
+    """`<float32(2, 3) ≈0.1 ±0.9 [≥-1.2, ≤1.5] nonzero:6>`, or small arrays in full."""
+    if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+        return repr(x)
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return f"<jax.Array key{x.shape}>"
+    shape = ", ".join(map(str, x.shape)) + ("," if len(x.shape) == 1 else "")
+    head = f"{x.dtype}({shape})"
+    if isinstance(x, jax.core.Tracer):
+        return f"<traced {head}>"  # inside a transform: only the shape and dtype are known
+    if not hasattr(x, "__array__"):
+        return f"<{head}>"  # a ShapeDtypeStruct (from eval_shape)
+    a = np.asarray(x)
+    if a.size <= _PRINT_IN_FULL or not np.issubdtype(a.dtype, np.number):
+        text = np.array2string(a, precision=3, separator=", ", max_line_width=10**6)
+        return f"<{head} {text.replace(chr(10), '')}>"
+    a = a.astype(np.float64)
+    return (f"<{head} ≈{a.mean():.2g} ±{a.std():.2g} [≥{a.min():.2g}, ≤{a.max():.2g}]"
+            f" nonzero:{np.count_nonzero(a)}>")
 
 
 # The Variable types, by what their value is for. Filters select state by these types.
-class Param(Variable): """A trainable parameter (what `torch.nn.Parameter` is in PyTorch)."""
-class BatchStat(Variable): """A running statistic, like BatchNorm's mean and var (a PyTorch *buffer*)."""
-class Cache(Variable): """A cache, e.g. the key/value cache of autoregressive attention."""
-class Intermediate(Variable): """An intermediate value kept for inspection (what `Module.sow` stores)."""
-class RngState(Variable): """Random-number state held by an RngStream."""
-class RngKey(RngState): """The key of an RngStream."""
-class RngCount(RngState): """How many keys an RngStream has given out."""
+class Param(Variable):
+    """A trainable parameter (what `torch.nn.Parameter` is in PyTorch)."""
+
+
+class BatchStat(Variable):
+    """A running statistic, like BatchNorm's mean and var (a PyTorch *buffer*)."""
+
+
+class Cache(Variable):
+    """A cache, e.g. the key/value cache of autoregressive attention."""
+
+
+class Intermediate(Variable):
+    """An intermediate value kept for inspection (what `Module.sow` stores)."""
+
+
+class Perturbation(Intermediate):
+    """A zero added to an intermediate value, whose gradient is that value's (`Module.perturb`)."""
+
+
+class RngState(Variable):
+    """Random-number state held by an RngStream."""
+
+
+class RngKey(RngState):
+    """The key of an RngStream."""
+
+
+class RngCount(RngState):
+    """How many keys an RngStream has given out."""

@@ -66,3 +66,17 @@ def run_both(body, **tolerances):
         theirs = plain(body(flax_nnx))
     assert_same(ours, theirs, **tolerances)
     return ours
+
+
+def raise_both(body, error_type, match=None):
+    """Run `body(nnx)` on both libraries: each must raise `error_type` (flax's own type, so a
+    learner's `except` written for flax catches minnx's error), minnx's message matching `match`.
+    Returns minnx's exception."""
+    import pytest
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(error_type):
+            body(flax_nnx)
+    with pytest.raises(error_type, match=match) as ours:
+        body(minnx)
+    return ours.value

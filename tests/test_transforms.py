@@ -328,14 +328,18 @@ def test_scan_broadcast_argument_changed_inside_is_an_error():
         minnx.scan(step, in_axes=(minnx.Carry, None, 0))(jnp.zeros(3), model, X)
 
 
-def test_mutation_inside_plain_jax_grad_is_refused():
-    model = minnx.Linear(3, 2, rngs=minnx.Rngs(0))
+def test_mutation_inside_plain_jax_grad_is_lost_as_in_flax():
+    # jax.grad receives the Module as a pytree: a copy. A change made to it is lost, on both.
+    def body(nnx):
+        model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
 
-    def loss(model):
-        model.kernel[...] = model.kernel[...] * 0
-        return model(X).sum()
-    with pytest.raises(minnx.MutationLostError):
-        jax.grad(loss)(model)
+        def loss(model):
+            model.kernel[...] = model.kernel[...] * 0
+            return model(X).sum()
+        grads = jax.grad(loss)(model)
+        return {"kernel": model.kernel, "grad type": type(grads).__name__}
+    out = run_both(body)
+    assert np.abs(out["kernel"]).sum() > 0
 
 
 def test_jit_replans_when_the_arguments_change_kind():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minnx
-from oracle import run_both
+from oracle import raise_both, run_both
 
 
 def test_read_write_forms():
@@ -84,11 +84,16 @@ def test_variable_is_a_pytree():
 
 
 def test_non_array_values():
-    v = minnx.Variable(3)
-    assert v[...] == 3 and v.value == 3
-    v[...] = 4
-    assert v.get_value() == 4
-    assert np.asarray(minnx.Param(jnp.ones(2))).tolist() == [1.0, 1.0]
+    def body(nnx):
+        v = nnx.Variable(3)
+        before = v.get_value()
+        v.set_value(4)
+        return {"before": before, "after": v.get_value(), "array": np.asarray(nnx.Param(jnp.ones(2)))}
+    run_both(body)
+
+    def subscript(nnx):
+        nnx.Variable(3)[...]
+    raise_both(subscript, TypeError, "not subscriptable")
 
 
 @pytest.mark.parametrize("name", ["Param", "BatchStat", "Cache", "Intermediate", "RngState", "RngKey",

@@ -3,14 +3,19 @@ import jax.numpy as jnp
 
 
 def canonicalize_dtype(*args, dtype=None, inexact=True):
+    """The dtype to compute in: `dtype` if given, else the common dtype of `args` (made a float
+    type if `inexact` and they are integers)."""
     if dtype is None:
-        dtype = jnp.result_type(*[a for a in args if a is not None])
+        arrays = [jnp.asarray(x) for x in args if x is not None]
+        dtype = jnp.result_type(*arrays)
         if inexact and not jnp.issubdtype(dtype, jnp.inexact):
             dtype = jnp.promote_types(jnp.float32, dtype)
+    if inexact and not jnp.issubdtype(dtype, jnp.inexact):
+        raise ValueError(f"Dtype must be inexact: {dtype}")
     return dtype
 
 
 def promote_dtype(args, /, *, dtype=None, inexact=True):
-    """Cast every non-None entry of `args` to `dtype`, or to their common dtype."""
+    """Cast every non-None entry of `args` (arrays, or lists of numbers) to one dtype."""
     dtype = canonicalize_dtype(*args, dtype=dtype, inexact=inexact)
-    return type(args)(None if a is None else jnp.asarray(a, dtype) for a in args)
+    return tuple(None if x is None else jnp.asarray(x, dtype) for x in args)

@@ -1,4 +1,5 @@
 """Errors the layers raise for a learner's common mistakes, worded the same way everywhere."""
+import jax.numpy as jnp
 
 
 def need_rngs(layer: str, example: str) -> TypeError:
@@ -8,10 +9,15 @@ def need_rngs(layer: str, example: str) -> TypeError:
         "received.")
 
 
+class FeatureMismatchError(ValueError, TypeError):
+    """An input whose feature axis does not fit the layer (flax raises TypeError from JAX)."""
+
+
 def check_features(layer: str, x, expected: int, fix=lambda got: "", axis_name: str = "feature"):
     """Raise if the last axis of `x` is not `expected`; `fix(got)` says what to write instead."""
-    got = x.shape[-1] if getattr(x, "ndim", 0) else None
+    shape = jnp.shape(x)
+    got = shape[-1] if shape else None
     if got != expected:
-        raise ValueError(
+        raise FeatureMismatchError(
             f"minnx.{layer} expected inputs whose last axis ({axis_name}s) has size {expected}, got an input of "
-            f"shape {tuple(getattr(x, 'shape', ()))}. {fix(got)}".rstrip())
+            f"shape {tuple(shape)}. {fix(got)}".rstrip())

@@ -1,0 +1,319 @@
+"""Objects: the base class of everything NNX keeps state in (Modules, Rngs, Optimizer, ...).
+
+Three ideas, the rules flax 0.12 follows:
+1. *Each attribute is data or static.* Data is state: Variables, arrays, other Objects, and
+   anything assigned with `minnx.data(...)`. Static is configuration: ints, strings, functions.
+   The first assignment decides, and the status sticks to the attribute's name: an array later
+   assigned to a static attribute is refused, as is a plain list of layers or arrays (use
+   `minnx.List`, or `minnx.data([...])`). `minnx.static(...)` marks static explicitly.
+2. *Objects are JAX pytrees* (unless the class says `pytree=False`): data attributes are the
+   children, static ones are aux data. So `jax.tree.map(f, model)` works.
+3. *The graph protocol*: `graph.py` walks Objects through `_graph_items`, `_graph_set` and
+   `_graph_new` only, so containers (List, Dict) can store their items their own way.
+"""
+import abc
+import dataclasses
+
+import jax
+import numpy as np
+
+from .variables import (RngState, TraceContextError, Variable, _transform_depth, array_summary,
+                        has_tracer, note_structure_change)
+
+_DATA_TYPES = set()  # types registered with register_data_type
+
+
+def data(value=dataclasses.MISSING, /, **field_options):
+    """Mark a value as data (state) when assigning it: `self.layers = minnx.data([...])`.
+    Without a value it is a dataclass field: `x: jax.Array = minnx.data()`."""
+    return _marked(value, is_static=False, field_options=field_options)
+
+
+def static(value=dataclasses.MISSING, /, **field_options):
+    """Mark a value as static (configuration) when assigning it: `self.shape = minnx.static(s)`."""
+    return _marked(value, is_static=True, field_options=field_options)
+
+
+def _marked(value, is_static, field_options):
+    if value is not dataclasses.MISSING and field_options:
+        raise TypeError("minnx.data() and minnx.static() take a value or dataclass field options, "
+                        "not both.")
+    metadata = {**(field_options.pop("metadata", None) or {}), "nnx_value": value}
+    metadata["static"] = is_static
+    return dataclasses.field(**field_options, metadata=metadata)
+
+
+def _marker(value):
+    """(is it a data/static marker, is_data, the value inside)."""
+    if isinstance(value, dataclasses.Field) and "nnx_value" in value.metadata:
+        return True, not value.metadata["static"], value.metadata["nnx_value"]
+    return False, None, value
+
+
+def register_data_type(type_):
+    """Make values of `type_` data wherever they are assigned, like arrays."""
+    _DATA_TYPES.add(type_)
+    return type_
+
+
+def is_data(value) -> bool:
+    """Arrays, Variables, Objects and registered types are data."""
+    return isinstance(value, (jax.Array, np.ndarray, Variable, Pytree)) or type(value) in _DATA_TYPES
+
+
+def has_data(value) -> bool:
+    """True if `value` is data or a pytree (a list, a dict, ...) holding some."""
+    leaves = jax.tree.leaves(value, is_leaf=is_data)
+    return any(is_data(leaf) for leaf in leaves)
+
+
+def dataclass(cls=None, /, **options):
+    """`dataclasses.dataclass` for Objects; fields may use `minnx.data()`/`minnx.static()`."""
+    if cls is None:
+        return lambda c: dataclasses.dataclass(c, repr=False, **options)
+    return dataclasses.dataclass(cls, repr=False, **options)
+
+
+class ObjectMeta(abc.ABCMeta):
+    """After `__init__`, check that no static attribute holds data, and remember whether the
+    object was made outside every transform (see variables.py)."""
+
+    def __call__(cls, *args, **kwargs):
+        obj = super().__call__(*args, **kwargs)
+        for name, value in obj._graph_items():
+            if not obj._is_data_attribute(name, value) and has_data(value):
+                raise _static_holds_data_error(obj, name, value)
+        outside = _transform_depth[0] == 0 and not _holds_traced_values(obj)
+        object.__setattr__(obj, "_object__outside_trace", outside)
+        return obj
+
+
+def _holds_traced_values(obj):
+    """True if the object was evidently built inside a JAX trace: one of its Variables holds a
+    traced value, or one of its sub-objects was built inside a trace."""
+    for _, value in obj._graph_items():
+        if isinstance(value, Variable) and has_tracer(value.get_raw_value()):
+            return True
+        if isinstance(value, Pytree) and value.__dict__.get("_object__outside_trace") is False:
+            return True
+    return False
+
+
+class Pytree(metaclass=ObjectMeta):
+    """Base class of graph nodes: the data/static rules, pytree registration and repr."""
+
+    _object__is_pytree = True
+    _object__class_nodes = {}  # name -> is data, from class annotations and dataclass fields
+
+    def __init_subclass__(cls, *, pytree=True, **kwargs):
+        super().__init_subclass__(**kwargs)
+        nodes = dict(cls._object__class_nodes)
+        for name, value in vars(cls).items():
+            is_marker, is_data_field, _ = _marker(value)
+            if is_marker:
+                nodes[name] = is_data_field
+        cls._object__class_nodes = nodes
+        cls._object__is_pytree = pytree
+        if pytree:
+            jax.tree_util.register_pytree_with_keys(cls, _flatten_with_keys, _unflatten(cls))
+
+    # -- the attribute rules -------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        is_marker, marked_data, value = _marker(value)
+        if self.__dict__.get("_object__outside_trace") and has_tracer(value):
+            raise TraceContextError(
+                f"Cannot mutate '{type(self).__name__}' from a different trace level: it was "
+                "created outside the JAX transform that is running. Pass it to the transform as an "
+                "argument (and use the NNX transform, minnx.jit, minnx.grad, ...).")
+        if self._object__is_pytree:
+            nodes = self._data_status()
+            if not is_marker:
+                was_static = name in vars(self) and not nodes.get(name, False)
+                if is_data(value) and was_static:
+                    raise ValueError(
+                        f"Cannot assign data value of type '{type(value).__name__}' to static "
+                        f"attribute '{name}' of {type(self).__name__}: the attribute was first set "
+                        f"to a {type(vars(self)[name]).__name__}, which made it configuration "
+                        "(part of the GraphDef), so split/jit/grad would not see the new value. "
+                        f"To make it state from now on, write `self.{name} = minnx.data(...)`.")
+                marked_data = nodes.get(name, is_data(value))
+            if not marked_data and has_data(value):
+                raise _static_holds_data_error(self, name, value)
+            nodes[name] = marked_data
+        note_structure_change(self)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self._data_status().pop(name, None)
+        note_structure_change(self)
+        object.__delattr__(self, name)
+
+    def _data_status(self):
+        """This object's `name -> is data` map (made from the class's on first use)."""
+        if "_object__nodes" not in self.__dict__:
+            object.__setattr__(self, "_object__nodes", dict(self._object__class_nodes))
+        return self.__dict__["_object__nodes"]
+
+    def _is_data_attribute(self, name, value):
+        if self._object__is_pytree:
+            return self._data_status().get(name, False)
+        return has_data(value)  # `pytree=False` classes decide by the value
+
+    # -- the graph protocol ----------------------------------------------------------------------
+    def _graph_items(self):
+        """`(name, value)` for every attribute, sorted by name (the order split walks)."""
+        return sorted((k, v) for k, v in vars(self).items() if not k.startswith("_object__"))
+
+    def _graph_set(self, name, value, is_data_attribute=True):
+        """Set an attribute while rebuilding an object (no rules: the GraphDef was checked)."""
+        if self._object__is_pytree:
+            self._data_status()[name] = is_data_attribute
+        note_structure_change(self)
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def _graph_new(cls):
+        """An empty object of this class, filled by `_graph_set` (how merge rebuilds it)."""
+        return object.__new__(cls)
+
+    def _repr_items(self):
+        """Attributes in the order __init__ set them (as flax prints them)."""
+        return [(k, v) for k, v in vars(self).items() if not k.startswith("_object__")]
+
+    def __repr__(self):
+        return object_repr(self)
+
+
+class Object(Pytree, pytree=False):
+    """A graph node that is not a JAX pytree (flax's `nnx.Object`)."""
+
+    def __init_subclass__(cls, **kwargs):
+        if kwargs.pop("pytree", False):
+            raise ValueError(f"Object is not a pytree, but 'pytree' was set for {cls.__name__}.")
+        super().__init_subclass__(pytree=False, **kwargs)
+
+
+def _static_holds_data_error(obj, name, value):
+    kinds = sorted({type(x).__name__ for x in jax.tree.leaves(value, is_leaf=is_data)
+                    if is_data(x)})
+    return ValueError(
+        f"Found data ({', '.join(kinds)}) in the static attribute '{name}' of "
+        f"{type(obj).__name__} (a {type(value).__name__}). As in flax 0.12, a plain list, tuple "
+        "or dict of layers or arrays is configuration unless you say otherwise, and "
+        "split/jit/grad would not see the arrays inside. Write one of:\n"
+        f"  self.{name} = minnx.List([...])  or  minnx.Dict({{...}})   # a container of state\n"
+        f"  self.{name} = minnx.data(...)                          # keep the Python container")
+
+
+# -- Objects are pytrees: data attributes are the children, static ones the aux data ---------
+def _flatten_with_keys(obj):
+    children = []
+    names = []
+    static = []
+    for name, value in obj._graph_items():
+        if obj._is_data_attribute(name, value):
+            if isinstance(name, int):  # a List's items
+                key = jax.tree_util.SequenceKey(name)
+            else:
+                key = jax.tree_util.GetAttrKey(name)
+            children.append((key, value))
+            names.append(name)
+        else:
+            static.append((name, value))
+    return children, (tuple(names), tuple(static))
+
+
+def _unflatten(cls):
+    def unflatten(aux, children):
+        names, static = aux
+        obj = cls._graph_new()
+        for name, value in zip(names, children):
+            obj._graph_set(name, value)
+        for name, value in static:
+            obj._graph_set(name, value, is_data_attribute=False)
+        return obj
+    return unflatten
+
+
+# -- repr: a Module printed as a tree, with its Variables counted by type ---------------------
+def iter_nodes_and_variables(x, seen):
+    """Every Object and Variable reachable through data, each once (`seen` holds their ids)."""
+    if isinstance(x, (Pytree, Variable)):
+        if id(x) in seen:
+            return
+        seen.add(id(x))
+        yield x
+        if isinstance(x, Variable):
+            return
+        children = [v for k, v in x._graph_items() if x._is_data_attribute(k, v)]
+    else:
+        children = jax.tree.leaves(x, is_leaf=lambda y: isinstance(y, (Pytree, Variable)))
+        if len(children) == 1 and children[0] is x:
+            return
+    for child in children:
+        yield from iter_nodes_and_variables(child, seen)
+
+
+def count_variables(node):
+    """`{'Param': (numbers, bytes), ...}` for every Variable under `node`, each counted once."""
+    counts = {}
+    for x in iter_nodes_and_variables(node, set()):
+        if not isinstance(x, Variable):
+            continue
+        name = "RngState" if isinstance(x, RngState) else type(x).__name__  # keys and counts
+        for leaf in jax.tree.leaves(x.get_raw_value()):
+            if not hasattr(leaf, "dtype"):
+                continue
+            is_key = jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+            itemsize = 8 if is_key else np.dtype(leaf.dtype).itemsize  # a key is two uint32
+            numbers, size = counts.get(name, (0, 0))
+            counts[name] = (numbers + leaf.size, size + leaf.size * itemsize)
+    return counts
+
+
+def _bytes(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+
+
+def _counts_comment(counts):
+    if not counts:
+        return ""
+    if len(counts) > 1:
+        numbers = sum(n for n, _ in counts.values())
+        size = sum(b for _, b in counts.values())
+        counts = {**counts, "Total": (numbers, size)}
+    return " # " + ", ".join(f"{k}: {n:,} ({_bytes(b)})" for k, (n, b) in counts.items())
+
+
+def _value_repr(x):
+    if isinstance(x, Variable):
+        return repr(x)
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return array_summary(x)
+    if isinstance(x, type) and hasattr(x, "dtype"):
+        return np.dtype(x).name  # jnp.float32 and friends
+    if callable(x) and hasattr(x, "__name__"):
+        return f"<{type(x).__name__} {x.__name__}>"
+    return repr(x)
+
+
+def object_repr(obj):
+    """The text tree `print(model)` shows; a shared sub-object is printed once."""
+    seen = set()
+
+    def show(x, indent):
+        if not isinstance(x, Pytree):
+            return _value_repr(x)
+        if id(x) in seen:
+            return f"<the same {type(x).__name__} as above>"
+        seen.add(id(x))
+        lines = [f"{type(x).__name__}({_counts_comment(count_variables(x))}"]
+        for key, value in x._repr_items():
+            name = f"{key}=" if isinstance(key, str) else f"[{key}]: "
+            lines.append(f"{indent}  {name}{show(value, indent + '  ')},")
+        return "\n".join(lines) + f"\n{indent})"
+
+    return show(obj, "")
