@@ -11,8 +11,7 @@ from .containers import Dict, List
 from .display import display
 from .filters import All, Any, Everything, Not, Nothing, OfType, PathContains, WithTag
 from .filters import to_predicate
-from .graph import (GraphDef, clone, find_duplicates, flatten, graphdef, is_graph_node,
-                    iter_children, iter_graph, merge, pop, set_metadata, split, state, unflatten,
+from .graph import (GraphDef, clone, flatten, graphdef, is_graph_node, iter_children, iter_graph, merge, pop, set_metadata, split, state, unflatten,
                     update)
 from .metrics import MultiMetric
 from .module import Module, iter_modules

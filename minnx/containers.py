@@ -9,7 +9,6 @@ from collections.abc import MutableMapping, MutableSequence
 
 from .module import Module
 
-
 class List(Module, MutableSequence):
     """A list that is part of the graph: `self.layers = minnx.List([Linear(...), ...])`."""
 
@@ -86,7 +85,6 @@ class List(Module, MutableSequence):
 
     def __iter__(self):
         return (getattr(self, str(i)) for i in range(len(self)))
-
 
 class Dict(Module, MutableMapping):
     """A dict that is part of the graph; keys are strings, read as `d['a']` or `d.a`."""

@@ -5,7 +5,6 @@ Variable type, e.g. `MLP( # Param: 165 (660 B), BatchStat: 32 (128 B), Total: ..
 array is summarised as in the slides (dtype, shape, mean, standard deviation, range).
 """
 
-
 def display(*nodes):
     """Show nodes: an interactive treescope view in a notebook when treescope is installed,
     else the text tree that `print` gives."""

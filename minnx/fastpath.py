@@ -25,7 +25,6 @@ from .variables import Variable, structure_changes
 
 _ARRAY_TYPES = (jax.Array, np.ndarray, int, float, complex, bool)
 
-
 class _Walk:
     """A remembered walk: weak references to what it walked, and what it found."""
 
@@ -57,7 +56,6 @@ class _Walk:
         self.changes_seen = structure_changes[0]
         return True
 
-
 class _Dereferenced:
     """A list of weak references read as the list of their objects."""
 
@@ -66,7 +64,6 @@ class _Dereferenced:
 
     def __getitem__(self, index):
         return self.refs[index]()
-
 
 def _can_remember(args, kwargs, lifted):
     if kwargs:
@@ -83,14 +80,12 @@ def _can_remember(args, kwargs, lifted):
                     return False
     return True
 
-
 def _only_tuples(value):
     if value is None or isinstance(value, (Variable, Pytree)):
         return True
     if isinstance(value, tuple):
         return all(_only_tuples(v) for v in value)
     return False
-
 
 class WalkCache:
     """The last walk of one jitted function's arguments, reused while it is valid."""
@@ -121,5 +116,6 @@ class WalkCache:
         for k, i in enumerate(walk.plan.positions):
             start, end = walk.slices[k]
             pure_args[i] = [leaf._raw_value for leaf in leaves[start:end]]
-        lifted = Lifted(walk.plan, leaves, _Dereferenced(walk.objects))
+        nodes = tuple(args[i] for i in walk.plan.positions)
+        lifted = Lifted(walk.plan, nodes, leaves, _Dereferenced(walk.objects))
         return tuple(pure_args), {}, lifted

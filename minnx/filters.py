@@ -9,10 +9,8 @@ e.g. `('layers', 0, 'kernel')`.
 """
 import dataclasses
 
-
 class FilterError(TypeError, ValueError):
     """An argument that is not a filter (a TypeError; flax raises ValueError here)."""
-
 
 def to_predicate(filter):
     """Any filter form -> a function `(path, value) -> bool`."""
@@ -34,7 +32,6 @@ def to_predicate(filter):
         "tuple of filters, minnx.All/Any/Not/PathContains/OfType/WithTag, or a function "
         "(path, value) -> bool.")
 
-
 def filters_to_predicates(filters):
     """Several filters, as split takes them; `...` (or True) may only come last."""
     for i, f in enumerate(filters):
@@ -46,7 +43,6 @@ def filters_to_predicates(filters):
                 "the end.")
     return tuple(to_predicate(f) for f in filters)
 
-
 @dataclasses.dataclass(frozen=True)
 class OfType:
     """Variables (or nodes) of this type or a subclass."""
@@ -55,7 +51,6 @@ class OfType:
     def __call__(self, path, x):
         return isinstance(x, self.type)
 
-
 @dataclasses.dataclass(frozen=True)
 class WithTag:
     """Values whose `tag` attribute equals `tag` (an RngStream's name, say)."""
@@ -63,7 +58,6 @@ class WithTag:
 
     def __call__(self, path, x):
         return hasattr(x, "tag") and x.tag == self.tag
-
 
 @dataclasses.dataclass(frozen=True)
 class PathContains:
@@ -75,7 +69,6 @@ class PathContains:
         if self.exact:
             return self.key in path
         return any(str(self.key) in str(part) for part in path)
-
 
 class Any:
     """True when any of the filters is."""
@@ -95,7 +88,6 @@ class Any:
     def __repr__(self):
         return f"Any({', '.join(map(repr, self.predicates))})"
 
-
 class All:
     """True when all of the filters are."""
 
@@ -113,7 +105,6 @@ class All:
 
     def __repr__(self):
         return f"All({', '.join(map(repr, self.predicates))})"
-
 
 class Not:
     """True when the filter is not."""
@@ -133,12 +124,10 @@ class Not:
     def __repr__(self):
         return f"Not({self.predicate!r})"
 
-
 @dataclasses.dataclass(frozen=True)
 class Everything:
     def __call__(self, path, x):
         return True
-
 
 @dataclasses.dataclass(frozen=True)
 class Nothing:

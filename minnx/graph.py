@@ -19,36 +19,26 @@ from .objects import Pytree, _static_holds_data_error, has_data
 from .state import State, group_by_filters, one_or_tuple, path_text
 from .variables import Variable
 
-
 # -- the GraphDef: a tree of these named tuples (immutable and hashable) ----------------------
-class NodeDef(NamedTuple):
-    """An object: its class, its visit number, and its attributes' definitions by name."""
+class NodeDef(NamedTuple):  # an object: its class, visit number and attributes' definitions
     type: type
     index: int
     attributes: tuple
 
-
-class NodeRef(NamedTuple):
-    """An object or Variable visited before: the same one again (sharing)."""
+class NodeRef(NamedTuple):  # an object or Variable visited before: the same one again
     index: int
 
-
-class VariableDef(NamedTuple):
-    """A Variable: its class, its visit number and its metadata; its value is in the State."""
+class VariableDef(NamedTuple):  # a Variable (its value is in the State)
     type: type
     index: int
     metadata: tuple
 
+class LeafDef(NamedTuple):  # a raw value (an array, a number) in a data attribute
+    pass
 
-class LeafDef(NamedTuple):
-    """A raw value (an array, a number) in a data attribute; the value is in the State."""
-
-
-class PytreeDef(NamedTuple):
-    """A list, dict, tuple, ... in a data attribute: its structure and its leaves' definitions."""
+class PytreeDef(NamedTuple):  # a list, dict, tuple, ... in a data attribute
     treedef: Any
     children: tuple
-
 
 class Static:
     """A static value kept in the GraphDef, hashable even if the value is not (a list)."""
@@ -72,7 +62,6 @@ class Static:
 
     def __repr__(self):
         return f"Static({self.value!r})"
-
 
 class GraphDef:
     """The structure of a graph. Immutable and hashable, and a JAX pytree with no leaves, so
@@ -100,7 +89,6 @@ class GraphDef:
     def __repr__(self):
         return f"GraphDef({_definition_repr(self.root)}, num_leaves={self.num_leaves})"
 
-
 def _definition_repr(d):
     if isinstance(d, NodeDef):
         shown = [f"{k}={_definition_repr(v)}" for k, v in d.attributes if not isinstance(v, Static)]
@@ -113,17 +101,13 @@ def _definition_repr(d):
         return "[" + ", ".join(_definition_repr(v) for _, v in d.children) + "]"
     return "Array"
 
-
 def _graphdef_flatten(graphdef):
     return (), graphdef
-
 
 def _graphdef_unflatten(graphdef, children):
     return graphdef
 
-
 jax.tree_util.register_pytree_node(GraphDef, _graphdef_flatten, _graphdef_unflatten)
-
 
 class ApplyCaller:
     """What `GraphDef.apply` returns: call it (or one of its methods) on a merged model."""
@@ -143,15 +127,12 @@ class ApplyCaller:
         out = getattr(module, method)(*args, **kwargs)
         return out, split(module)
 
-
 # -- walking a graph -----------------------------------------------------------------------
 def is_graph_node(x) -> bool:
     return isinstance(x, Pytree)
 
-
 def is_node_or_variable(x) -> bool:
     return isinstance(x, (Pytree, Variable))
-
 
 def key_name(key):
     """A JAX key-path entry as a path part: 'mu', 0, ..."""
@@ -160,14 +141,12 @@ def key_name(key):
             return getattr(key, attribute)
     return str(key)
 
-
 def _shared_reference_error(x, first_path, path, where):
     return ValueError(
         f"Duplicate {type(x).__name__} found at paths {path_text(first_path) or '(root)'} and "
         f"{path_text(path) or '(root)'}. Tree mode (graph=False) does not support shared "
         f"references: make it a tree (no object reachable twice), or pass graph=True to "
         f"{where} (or use graph mode: minnx.set_graph_mode(True)).")
-
 
 def flatten(node, *, graph=None, objects=None, where="split"):
     """`node` -> (GraphDef, [(path, Variable or raw value), ...]).
@@ -214,7 +193,6 @@ def flatten(node, *, graph=None, objects=None, where="split"):
 
     root = visit(node, ())
     return GraphDef(root, len(leaves)), leaves
-
 
 def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
     """Objects from a GraphDef and a `{path: leaf}` dict (consumed: what is left was unused).
@@ -275,7 +253,6 @@ def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
 
     return build(graphdef.root, ())
 
-
 # -- the functional API --------------------------------------------------------------------
 def _states_to_flat(states):
     """`{path: leaf}` from the States split returned (a bare leaf for a bare Variable's State)."""
@@ -293,13 +270,11 @@ def _states_to_flat(states):
             flat[path] = leaf
     return flat
 
-
 def _state_of(leaves):
     """The State of a walk's leaves; for a bare Variable or array, the leaf itself."""
     if len(leaves) == 1 and leaves[0][0] == ():
         return leaves[0][1]
     return State.from_flat_path(leaves)
-
 
 def split(node, *filters, graph=None):
     """`graphdef, state = split(model)`; with filters, one State per filter:
@@ -309,7 +284,6 @@ def split(node, *filters, graph=None):
         return graphdef, _state_of(leaves)
     groups = group_by_filters(leaves, filters, "split")
     return (graphdef, *(_state_of(group) for group in groups))
-
 
 def merge(graphdef, state=None, /, *states, copy=False):
     """A new object from a GraphDef and the State(s) split returned."""
@@ -321,7 +295,6 @@ def merge(graphdef, state=None, /, *states, copy=False):
         raise ValueError(f"minnx.merge: the state does not fit the graphdef: it has values the "
                          f"model has no place for ({extra}). Was it split from another model?")
     return node
-
 
 def state(node, *filters, graph=None):
     """The State of `node`, one per filter if filters are given. Its leaves are the node's own
@@ -335,16 +308,13 @@ def state(node, *filters, graph=None):
         states.append(State.from_flat_path([(p, x) for p, x in leaves if predicate(p, x)]))
     return one_or_tuple(states)
 
-
 def set_metadata(node, /, *, only=Variable, **metadata):
     """Set metadata entries on every Variable in `node` that `only` selects."""
     for variable in jax.tree.leaves(state(node, only), is_leaf=lambda x: isinstance(x, Variable)):
         variable.set_metadata(**metadata)
 
-
 def graphdef(node, /, *, graph=None):
     return flatten(node, graph=graph, where="graphdef")[0]
-
 
 def _child(node, key):
     """The child of `node` at `key` (an attribute, a list index, a dict key), or None."""
@@ -355,7 +325,6 @@ def _child(node, key):
         return node[key]
     except (KeyError, IndexError, TypeError):
         return getattr(node, str(key), None)  # a field of a NamedTuple inside a pytree
-
 
 def update(node, state, /, *states):
     """Write the values of State(s) into `node` in place: its Variables keep their identity and
@@ -385,7 +354,6 @@ def update(node, state, /, *states):
         else:
             parent[key] = leaf
 
-
 def pop(node, *filters):
     """Remove the Variables matching `filters` from `node`; return them as State(s)."""
     _, leaves = flatten(node, where="pop")
@@ -401,7 +369,6 @@ def pop(node, *filters):
                 del parent[path[-1]]
     return one_or_tuple([State.from_flat_path(group) for group in groups])
 
-
 def clone(node, variables=True, *, arrays=False, graph=None):
     """A copy with the same structure and sharing: new objects, and new Variables unless
     `variables=False`; the arrays themselves are copied too if `arrays=True`."""
@@ -416,7 +383,6 @@ def clone(node, variables=True, *, arrays=False, graph=None):
         else:
             copies[path] = value
     return unflatten(graphdef, copies)
-
 
 def iter_graph(node, /, *, graph=None):
     """Yield `(path, value)` for every object, Variable and attribute value in the graph,
@@ -443,35 +409,8 @@ def iter_graph(node, /, *, graph=None):
 
     yield from walk(node, ())
 
-
 def iter_children(node, /, *, graph=None):
     """Yield `(name, child)` for the direct children of `node` that are graph nodes."""
     for key, value in node._graph_items():
         if is_graph_node(value):
             yield key, value
-
-
-def find_duplicates(node, /, *, only=...):
-    """The paths of every object or Variable reachable more than once: `[[path, path], ...]`."""
-    from_filter = to_predicate(only)
-    paths = {}
-
-    def walk(x, path):
-        if is_node_or_variable(x):
-            paths.setdefault(id(x), [])
-            paths[id(x)].append((path, x))
-            if len(paths[id(x)]) > 1:
-                return
-        if isinstance(x, Pytree):
-            for key, value in x._graph_items():
-                if x._is_data_attribute(key, value):
-                    walk(value, path + (key,))
-        elif not isinstance(x, Variable):
-            pairs, treedef = jax.tree_util.tree_flatten_with_path(x, is_leaf=is_node_or_variable)
-            if not jax.tree_util.treedef_is_leaf(treedef):
-                for key_path, leaf in pairs:
-                    walk(leaf, path + tuple(key_name(k) for k in key_path))
-
-    walk(node, ())
-    return [[p for p, _ in found] for found in paths.values()
-            if len(found) > 1 and from_filter(found[0][0], found[0][1])]

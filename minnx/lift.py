@@ -28,7 +28,6 @@ from .graph import (GraphDef, LeafDef, NodeDef, PytreeDef, VariableDef, flatten,
 from .state import State
 from .variables import Variable, inside_transform
 
-
 class Plan:
     """The static part of split arguments. Hashable (the hash is computed once), so a jitted
     function is compiled once per plan and reused for arguments of the same structure."""
@@ -49,17 +48,15 @@ class Plan:
     def __hash__(self):
         return self._hash
 
-
 class Lifted(NamedTuple):
-    """Split arguments: their Plan, and the caller's Variables (or raw values) and objects."""
+    """Split arguments: their Plan, and the caller's graph nodes, leaves and objects."""
     plan: Plan
+    nodes: tuple      # the graph nodes among the arguments, in order (path[0] indexes them)
     leaves: list      # the caller's Variables (or raw values), in path order
     objects: list     # the caller's objects and Variables, by GraphDef index
 
-
 def _value(leaf):
     return leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
-
 
 def split_arguments(args, *, graph, graph_updates):
     """Step 1: `args` -> (the same pytree with each graph node replaced by its values, Lifted)."""
@@ -69,9 +66,8 @@ def split_arguments(args, *, graph, graph_updates):
     nodes = tuple(flat[i] for i in positions)
     graphdef, leaves = flatten(nodes, graph=graph, objects=objects, where="the transform")
     plan = Plan(treedef, positions, graphdef, tuple(p for p, _ in leaves), graph, graph_updates)
-    lifted = Lifted(plan, [leaf for _, leaf in leaves], objects)
+    lifted = Lifted(plan, nodes, [leaf for _, leaf in leaves], objects)
     return pure_arguments(flat, lifted), lifted
-
 
 def pure_arguments(flat, lifted):
     """The arguments as JAX receives them: each graph node replaced by its leaves' values."""
@@ -81,13 +77,11 @@ def pure_arguments(flat, lifted):
         flat[i] = [_value(leaf) for path, leaf in zip(plan.paths, lifted.leaves) if path[0] == k]
     return plan.treedef.unflatten(flat)
 
-
 class Inner(NamedTuple):
     """Inside the transform: the fresh objects, by GraphDef index, and their starting values."""
     roots: tuple
     built: dict
     values: list
-
 
 def merge_arguments(pure_args, plan):
     """Step 2a: rebuild the arguments with fresh objects around the (traced) values."""
@@ -100,7 +94,6 @@ def merge_arguments(pure_args, plan):
         flat[i] = roots[k]
     return plan.treedef.unflatten(flat), Inner(roots, built, values)
 
-
 class ValuesOnly(NamedTuple):
     """What split_results found when no structure changed: which leaves got new values, and
     which input object (GraphDef index) each graph node in the output is."""
@@ -108,7 +101,6 @@ class ValuesOnly(NamedTuple):
     out_treedef: Any
     out_positions: tuple
     out_indexes: tuple
-
 
 class NewStructure(NamedTuple):
     """What split_results found when structure changed (or new objects came out): the GraphDef
@@ -120,7 +112,6 @@ class NewStructure(NamedTuple):
     out_positions: tuple
     out_sources: tuple  # for each graph node in the output: ("input", index) or ("new", n)
 
-
 class SimpleOut(NamedTuple):
     """What split_results found with graph_updates=False: which input leaves changed, and the
     GraphDef of the graph nodes in the output (they are always new objects outside)."""
@@ -129,7 +120,6 @@ class SimpleOut(NamedTuple):
     out_positions: tuple
     out_graphdef: GraphDef
     out_paths: tuple
-
 
 class StaticResult:
     """A pytree with no leaves: JAX carries `value` out of a transform as static data."""
@@ -143,17 +133,13 @@ class StaticResult:
     def __hash__(self):
         return hash(self.value)
 
-
 def _static_result_flatten(static):
     return (), static.value
-
 
 def _static_result_unflatten(value, children):
     return StaticResult(value)
 
-
 jax.tree_util.register_pytree_node(StaticResult, _static_result_flatten, _static_result_unflatten)
-
 
 def _per_argument(plan, paths, values):
     """The arguments' pytree with, at each graph node's place, the values whose path starts
@@ -163,12 +149,10 @@ def _per_argument(plan, paths, values):
         flat[i] = [v for path, v in zip(paths, values) if path[0] == k]
     return plan.treedef.unflatten(flat)
 
-
 def _from_argument(plan, updates):
     """The inverse of _per_argument: the values in path order."""
     flat = plan.treedef.flatten_up_to(updates)
     return [value for i in plan.positions for value in flat[i]]
-
 
 def split_results(out, inner, plan, *, all_values=False):
     """Step 2b: after the call, `(output, updates, static)`, all for JAX to carry out.
@@ -197,7 +181,6 @@ def split_results(out, inner, plan, *, all_values=False):
     updates = _per_argument(plan, [plan.paths[j] for j in changed], [values[j] for j in changed])
     return out_treedef.unflatten(out_flat), updates, StaticResult(static)
 
-
 def _new_structure_results(out_flat, out_treedef, out_positions, inner, plan, new_nodes):
     objects = []
     graphdef, leaves = flatten((inner.roots, new_nodes), graph=plan.graph, objects=objects,
@@ -223,7 +206,6 @@ def _new_structure_results(out_flat, out_treedef, out_positions, inner, plan, ne
     updates = _per_argument(plan, input_paths, input_values)
     return out_treedef.unflatten(out_flat), updates, StaticResult(static)
 
-
 def _simple_results(out_flat, out_treedef, out_positions, inner, plan, all_values):
     """graph_updates=False: only the input Variables' values come out; structure changes stay
     inside, and the output may not hold an input Variable (it would be two objects outside)."""
@@ -248,7 +230,6 @@ def _simple_results(out_flat, out_treedef, out_positions, inner, plan, all_value
     updates = _per_argument(plan, [plan.paths[j] for j in changed], [values[j] for j in changed])
     return out_treedef.unflatten(out_flat), updates, StaticResult(static)
 
-
 def _leaf_defs(graphdef):
     """One entry per State leaf, in path order: its VariableDef, or None for a raw value."""
     found = []
@@ -268,18 +249,15 @@ def _leaf_defs(graphdef):
     walk(graphdef.root)
     return found
 
-
 def write_leaf(lifted, j, value):
     """Write a new value into the caller's leaf j: a Variable in place, a raw value (an array
     attribute, an array in a `minnx.data` dict) into its parent."""
     leaf = lifted.leaves[j]
     if isinstance(leaf, Variable):
         leaf.set_raw_value(value)
-        return
-    path = lifted.plan.paths[j]
-    argument = lifted.plan.graphdef.root.children[path[0]][1]  # the k-th node argument's def
-    root = lifted.objects[argument.index]
-    update(root, State.from_flat_path([(path[1:], value)]))
+    else:
+        path = lifted.plan.paths[j]
+        update(lifted.nodes[path[0]], State.from_flat_path([(path[1:], value)]))
 
 
 def update_arguments(result, lifted, *, write=True):

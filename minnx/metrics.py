@@ -14,10 +14,8 @@ import numpy as np
 from .objects import Pytree
 from .variables import Variable
 
-
 class MetricState(Variable):
     """The running totals a Metric keeps."""
-
 
 class Metric(Pytree):
     """Base class: `update(**kwargs)`, `compute()`, `reset()`; `check(**kwargs)` raises what
@@ -25,7 +23,6 @@ class Metric(Pytree):
 
     def check(self, **kwargs):
         pass
-
 
 class Average(Metric):
     """The mean of every value passed as `update(<argname>=values)` since the last reset."""
@@ -65,7 +62,6 @@ class Average(Metric):
     def compute(self):
         return self.total[...] / self.count[...]
 
-
 class Accuracy(Average):
     """The fraction of `argmax(logits) == labels`, or of `(logits >= threshold) == (labels > 0)`
     for binary labels when a float `threshold` is given."""
@@ -100,7 +96,6 @@ class Accuracy(Average):
             correct = logits.argmax(axis=-1) == labels
         super().update(values=correct, mask=mask)
 
-
 @dataclasses.dataclass(frozen=True)
 class Statistics:
     """What Welford computes."""
@@ -108,11 +103,9 @@ class Statistics:
     standard_error_of_mean: jax.Array
     standard_deviation: jax.Array
 
-
 jax.tree_util.register_dataclass(
     Statistics, data_fields=["mean", "standard_error_of_mean", "standard_deviation"],
     meta_fields=[])
-
 
 class Welford(Metric):
     """The running mean and variance of every value passed (Welford's algorithm)."""
@@ -151,7 +144,6 @@ class Welford(Metric):
         return Statistics(mean=self.mean[...],
                           standard_error_of_mean=standard_deviation / self.count[...] ** 0.5,
                           standard_deviation=standard_deviation)
-
 
 class MultiMetric(Metric):
     """Several metrics updated together: `MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`.

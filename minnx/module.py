@@ -10,7 +10,6 @@ from .graph import iter_graph
 from .objects import Pytree
 from .variables import Variable
 
-
 class Module(Pytree):
     """Base class for layers and models."""
 
@@ -68,10 +67,8 @@ class Module(Pytree):
             if isinstance(value, Module):
                 yield key, value
 
-
 def _append(values, value):
     return (*values, value)
-
 
 def iter_modules(module, /, *, graph=None):
     """Yield `(path, module)` for every Module in the graph, children first, each once."""

@@ -22,17 +22,14 @@ from .variables import (RngState, TraceContextError, Variable, _transform_depth,
 
 _DATA_TYPES = set()  # types registered with register_data_type
 
-
 def data(value=dataclasses.MISSING, /, **field_options):
     """Mark a value as data (state) when assigning it: `self.layers = minnx.data([...])`.
     Without a value it is a dataclass field: `x: jax.Array = minnx.data()`."""
     return _marked(value, is_static=False, field_options=field_options)
 
-
 def static(value=dataclasses.MISSING, /, **field_options):
     """Mark a value as static (configuration) when assigning it: `self.shape = minnx.static(s)`."""
     return _marked(value, is_static=True, field_options=field_options)
-
 
 def _marked(value, is_static, field_options):
     if value is not dataclasses.MISSING and field_options:
@@ -42,37 +39,31 @@ def _marked(value, is_static, field_options):
     metadata["static"] = is_static
     return dataclasses.field(**field_options, metadata=metadata)
 
-
 def _marker(value):
     """(is it a data/static marker, is_data, the value inside)."""
     if isinstance(value, dataclasses.Field) and "nnx_value" in value.metadata:
         return True, not value.metadata["static"], value.metadata["nnx_value"]
     return False, None, value
 
-
 def register_data_type(type_):
     """Make values of `type_` data wherever they are assigned, like arrays."""
     _DATA_TYPES.add(type_)
     return type_
 
-
 def is_data(value) -> bool:
     """Arrays, Variables, Objects and registered types are data."""
     return isinstance(value, (jax.Array, np.ndarray, Variable, Pytree)) or type(value) in _DATA_TYPES
-
 
 def has_data(value) -> bool:
     """True if `value` is data or a pytree (a list, a dict, ...) holding some."""
     leaves = jax.tree.leaves(value, is_leaf=is_data)
     return any(is_data(leaf) for leaf in leaves)
 
-
 def dataclass(cls=None, /, **options):
     """`dataclasses.dataclass` for Objects; fields may use `minnx.data()`/`minnx.static()`."""
     if cls is None:
         return lambda c: dataclasses.dataclass(c, repr=False, **options)
     return dataclasses.dataclass(cls, repr=False, **options)
-
 
 class ObjectMeta(abc.ABCMeta):
     """After `__init__`, check that no static attribute holds data, and remember whether the
@@ -87,7 +78,6 @@ class ObjectMeta(abc.ABCMeta):
         object.__setattr__(obj, "_object__outside_trace", outside)
         return obj
 
-
 def _holds_traced_values(obj):
     """True if the object was evidently built inside a JAX trace: one of its Variables holds a
     traced value, or one of its sub-objects was built inside a trace."""
@@ -97,7 +87,6 @@ def _holds_traced_values(obj):
         if isinstance(value, Pytree) and value.__dict__.get("_object__outside_trace") is False:
             return True
     return False
-
 
 class Pytree(metaclass=ObjectMeta):
     """Base class of graph nodes: the data/static rules, pytree registration and repr."""
@@ -183,7 +172,6 @@ class Pytree(metaclass=ObjectMeta):
     def __repr__(self):
         return object_repr(self)
 
-
 class Object(Pytree, pytree=False):
     """A graph node that is not a JAX pytree (flax's `nnx.Object`)."""
 
@@ -191,7 +179,6 @@ class Object(Pytree, pytree=False):
         if kwargs.pop("pytree", False):
             raise ValueError(f"Object is not a pytree, but 'pytree' was set for {cls.__name__}.")
         super().__init_subclass__(pytree=False, **kwargs)
-
 
 def _static_holds_data_error(obj, name, value):
     kinds = sorted({type(x).__name__ for x in jax.tree.leaves(value, is_leaf=is_data)
@@ -203,7 +190,6 @@ def _static_holds_data_error(obj, name, value):
         "split/jit/grad would not see the arrays inside. Write one of:\n"
         f"  self.{name} = minnx.List([...])  or  minnx.Dict({{...}})   # a container of state\n"
         f"  self.{name} = minnx.data(...)                          # keep the Python container")
-
 
 # -- Objects are pytrees: data attributes are the children, static ones the aux data ---------
 def _flatten_with_keys(obj):
@@ -222,7 +208,6 @@ def _flatten_with_keys(obj):
             static.append((name, value))
     return children, (tuple(names), tuple(static))
 
-
 def _unflatten(cls):
     def unflatten(aux, children):
         names, static = aux
@@ -233,7 +218,6 @@ def _unflatten(cls):
             obj._graph_set(name, value, is_data_attribute=False)
         return obj
     return unflatten
-
 
 # -- repr: a Module printed as a tree, with its Variables counted by type ---------------------
 def iter_nodes_and_variables(x, seen):
@@ -253,7 +237,6 @@ def iter_nodes_and_variables(x, seen):
     for child in children:
         yield from iter_nodes_and_variables(child, seen)
 
-
 def count_variables(node):
     """`{'Param': (numbers, bytes), ...}` for every Variable under `node`, each counted once."""
     counts = {}
@@ -270,13 +253,11 @@ def count_variables(node):
             counts[name] = (numbers + leaf.size, size + leaf.size * itemsize)
     return counts
 
-
 def _bytes(n):
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
-
 
 def _counts_comment(counts):
     if not counts:
@@ -286,7 +267,6 @@ def _counts_comment(counts):
         size = sum(b for _, b in counts.values())
         counts = {**counts, "Total": (numbers, size)}
     return " # " + ", ".join(f"{k}: {n:,} ({_bytes(b)})" for k, (n, b) in counts.items())
-
 
 def _value_repr(x):
     if isinstance(x, Variable):
@@ -298,7 +278,6 @@ def _value_repr(x):
     if callable(x) and hasattr(x, "__name__"):
         return f"<{type(x).__name__} {x.__name__}>"
     return repr(x)
-
 
 def object_repr(obj):
     """The text tree `print(model)` shows; a shared sub-object is printed once."""

@@ -14,18 +14,14 @@ from .objects import Pytree, data
 from .state import as_pure
 from .variables import Variable
 
-
 class OptState(Variable):
     """Optimizer state (the step counter, and the base of the two below)."""
-
 
 class OptArray(OptState):
     """An optax state leaf that is a bare array (the step count inside adam, say)."""
 
-
 class OptVariable(OptState):
     """An optax state leaf shaped like a parameter (adam's mu and nu)."""
-
 
 def to_opt_state(tree):
     """Wrap every leaf of an optax state in an OptState Variable."""
@@ -35,9 +31,7 @@ def to_opt_state(tree):
         return OptArray(x)
     return jax.tree.map(wrap, tree, is_leaf=lambda x: isinstance(x, Variable))
 
-
 _MISSING = object()
-
 
 class Optimizer(Pytree):
     """`Optimizer(model, optax.adamw(1e-3), wrt=minnx.Param)`; then `optimizer.update(model, grads)`."""

@@ -17,7 +17,6 @@ from .graph import iter_graph
 from .objects import Pytree
 from .variables import RngCount, RngKey
 
-
 def _as_key(key):
     """An int seed, a typed key, or a legacy uint32 key -> a typed key."""
     if isinstance(key, int):
@@ -29,14 +28,12 @@ def _as_key(key):
     raise ValueError(f"Invalid rng value: {key!r}. A seed is an int or a jax.random.key(...) "
                      "(or the older jax.random.PRNGKey(...)).")
 
-
 def _random_method(random_function):
     """`rngs.normal(shape)` is `jax.random.normal(rngs(), shape)`: a key drawn from the stream."""
     @functools.wraps(random_function)
     def method(self, *args, **kwargs):
         return random_function(self(), *args, **kwargs)
     return method
-
 
 class _RandomMethods:
     """Random functions that draw their key from the stream (or Rngs' default stream)."""
@@ -51,7 +48,6 @@ class _RandomMethods:
     truncated_normal = _random_method(jax.random.truncated_normal)
     gumbel = _random_method(jax.random.gumbel)
     bits = _random_method(jax.random.bits)
-
 
 class RngStream(_RandomMethods, Pytree):
     """One named stream of keys: a key and a counter."""
@@ -83,7 +79,6 @@ class RngStream(_RandomMethods, Pytree):
         key = self()
         shape = (k,) if isinstance(k, int) else tuple(k)
         return type(self)(jnp.broadcast_to(key, shape + key.shape), tag=self.tag)
-
 
 class Rngs(_RandomMethods, Pytree):
     """Named streams of random keys: `Rngs(0)`, `Rngs(params=0, dropout=1)`."""
@@ -167,7 +162,6 @@ class Rngs(_RandomMethods, Pytree):
             forked[name] = stream.fork(split=size)
         return Rngs(**forked)
 
-
 # -- changing the streams inside a model -------------------------------------------------------
 def _streams(node, only=..., graph=None):
     """`(path, stream)` for the RngStreams in `node` whose key and count `only` selects."""
@@ -177,7 +171,6 @@ def _streams(node, only=..., graph=None):
             continue
         if predicate((*path, "key"), stream.key) and predicate((*path, "count"), stream.count):
             yield path, stream
-
 
 def reseed(node, /, *, graph=None, policy="scalars_only", **stream_keys):
     """Restart the named streams inside `node` from new seeds: `reseed(model, dropout=1)`.
@@ -198,7 +191,6 @@ def reseed(node, /, *, graph=None, policy="scalars_only", **stream_keys):
             stream.key.set_value(key)
             stream.count.set_value(jnp.zeros(key.shape, dtype=jnp.uint32))
 
-
 def _scalars_only(path, key, shape):
     if shape != ():
         raise ValueError(
@@ -206,10 +198,8 @@ def _scalars_only(path, key, shape):
             "policy='match_shape' to split the new key to that shape, or your own policy.")
     return key
 
-
 def _match_shape(path, key, shape):
     return key if shape == () else jax.random.split(key, shape)
-
 
 class SplitBackups(list):
     """The keys `split_rngs` replaced; `with` restores them at the end of the block."""
@@ -220,7 +210,6 @@ class SplitBackups(list):
     def __exit__(self, *exc):
         restore_rngs(self)
 
-
 def restore_rngs(backups, /):
     """Put back the keys (and counts) that `split_rngs` saved."""
     for backup in backups:
@@ -228,7 +217,6 @@ def restore_rngs(backups, /):
         stream.key.set_value(backup[1])
         if len(backup) == 3:
             stream.count.set_value(backup[2])
-
 
 def split_rngs(node=None, /, *, splits, only=..., squeeze=False, graph=None):
     """Split the streams inside `node` into `splits` keys (for vmap/scan), and put them back
@@ -243,7 +231,6 @@ def split_rngs(node=None, /, *, splits, only=..., squeeze=False, graph=None):
             return wrapper
         return decorator
     return _split(node, splits, only, squeeze, graph, shown_from=0)
-
 
 def _split(node, splits, only, squeeze, graph, shown_from):
     """Split the streams; `shown_from` drops the argument index from paths in messages."""

@@ -12,13 +12,11 @@ import jax
 from .filters import filters_to_predicates, to_predicate
 from .variables import Variable, array_summary
 
-
 def sort_key(key):
     """Keys sort ints first, then the rest as text: the order split walks a node's children."""
     if isinstance(key, int):
         return (0, key, "")
     return (1, 0, str(key))
-
 
 class State(dict):
     """A nested dict from attribute names (and list indexes) to Variables or raw values."""
@@ -93,7 +91,6 @@ class State(dict):
     def __repr__(self):
         return f"State({_nested_repr(self, '')})"
 
-
 def _nested_repr(node, indent):
     if not isinstance(node, State):
         if isinstance(node, Variable):
@@ -104,22 +101,17 @@ def _nested_repr(node, indent):
     lines = [f"{indent}  {key!r}: {_nested_repr(value, indent + '  ')}" for key, value in node.items()]
     return "{\n" + ",\n".join(lines) + f"\n{indent}}}"
 
-
 def _flatten_state(state):
     keys = tuple(sorted(state, key=sort_key))
     return [(jax.tree_util.DictKey(k), state[k]) for k in keys], keys
 
-
 def _unflatten_state(keys, children):
     return State(zip(keys, children))
 
-
 jax.tree_util.register_pytree_with_keys(State, _flatten_state, _unflatten_state)
-
 
 def path_text(path):
     return "/".join(map(str, path))
-
 
 def group_by_filters(flat, filters, where):
     """Put each `(path, leaf)` in the group of the first filter that matches it."""
@@ -137,10 +129,8 @@ def group_by_filters(flat, filters, where):
                 "collect everything else.")
     return groups
 
-
 def one_or_tuple(items):
     return items[0] if len(items) == 1 else tuple(items)
-
 
 def filter_state(state, first, /, *filters):
     """Keep only the leaves matching each filter: one State per filter."""
@@ -151,12 +141,10 @@ def filter_state(state, first, /, *filters):
         states.append(State.from_flat_path([(p, x) for p, x in flat if predicate(p, x)]))
     return one_or_tuple(states)
 
-
 def split_state(state, first, /, *filters):
     """Partition a State: every leaf goes to the first filter that matches it."""
     groups = group_by_filters(state.flat_state(), (first, *filters), "split_state")
     return one_or_tuple([State.from_flat_path(group) for group in groups])
-
 
 def merge_state(state, /, *states):
     """One State from several (a later one wins where paths repeat)."""
@@ -165,16 +153,13 @@ def merge_state(state, /, *states):
         flat.update(State(s).flat_state())
     return State.from_flat_path(flat.items())
 
-
 def as_pure(tree):
     """Replace every Variable in a tree (a State, say) by the raw value it holds."""
     def value_of(x):
         return x.get_value() if isinstance(x, Variable) else x
     return jax.tree.map(value_of, tree, is_leaf=lambda x: isinstance(x, Variable))
 
-
 pure = as_pure
-
 
 def to_pure_dict(state):
     """Nested plain dicts of raw values: the form checkpoint libraries like."""

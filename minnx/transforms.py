@@ -13,13 +13,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .config import graph_mode, graph_updates as graph_updates_mode
+from .config import graph_mode, graph_updates_mode
 from .fastpath import WalkCache
 from .filters import to_predicate
-from .graph import flatten, is_node_or_variable, merge, state as state_of, unflatten, update
+from .graph import flatten, is_node_or_variable, merge, state, update
 from .lift import merge_arguments, split_arguments, split_results, update_arguments
 from .objects import Pytree
-from .state import State
 from .variables import Param, Variable
 
 
@@ -33,9 +32,7 @@ def _decorator(transform, f, **options):
 def _as_tuple(x):
     if x is None:
         return ()
-    if isinstance(x, (int, str)):
-        return (x,)
-    return tuple(x)
+    return (x,) if isinstance(x, (int, str)) else tuple(x)
 
 
 def _refuse_bound_method(f, name):
@@ -44,6 +41,11 @@ def _refuse_bound_method(f, name):
             f"nnx.{name} does not support bound methods: the transform would read `self` from the "
             f"closure, outside the trace. Use the decorator form @minnx.{name} on the method, or "
             f"call minnx.{name}(MyClass.method)(instance, ...) with the unbound method.")
+
+
+def _split(args, graph, graph_updates):
+    return split_arguments(args, graph=graph_mode(graph),
+                           graph_updates=graph_updates_mode(graph_updates))
 
 
 _TRACE_HINT = (
@@ -57,7 +59,7 @@ _TRACE_ERRORS = (jax.errors.TracerBoolConversionError, jax.errors.Concretization
 
 # -- jit -------------------------------------------------------------------------------------
 class CallPlan(NamedTuple):
-    """jit's static argument: the arguments' Plan and the values of static arguments."""
+    """jit's static argument: the arguments' Plan, and the values of static arguments."""
     plan: Any
     static_args: tuple
     static_kwargs: tuple
@@ -78,20 +80,16 @@ class JitWrapped:
         self.static_argnums = _as_tuple(static_argnums)
         self.static_argnames = _as_tuple(static_argnames)
         self.out_shardings = out_shardings
-        # jax.jit sees (call plan, *dynamic arguments): user argument i moves to i + 1 - (the
-        # static arguments before it)
-        donate = []
-        for i in _as_tuple(donate_argnums):
-            donate.append(i + 1 - sum(s < i for s in self.static_argnums))
-        options = {"static_argnums": 0, "donate_argnums": tuple(donate),
-                   "donate_argnames": _as_tuple(donate_argnames), "keep_unused": keep_unused,
-                   "inline": inline}
-        if in_shardings is not None:
-            options["in_shardings"] = in_shardings
-        if device is not None:
-            options["device"] = device
-        if backend is not None:
-            options["backend"] = backend
+        # jax.jit sees (call plan, *dynamic arguments): user argument i moves to position
+        # i + 1 - (the number of static arguments before it)
+        donate = tuple(i + 1 - sum(s < i for s in self.static_argnums)
+                       for i in _as_tuple(donate_argnums))
+        options = {"static_argnums": 0, "donate_argnums": donate, "keep_unused": keep_unused,
+                   "donate_argnames": _as_tuple(donate_argnames), "inline": inline}
+        for name, value in [("in_shardings", in_shardings), ("device", device),
+                            ("backend", backend)]:
+            if value is not None:
+                options[name] = value
         self.jitted = jax.jit(self._pure_call, **options)
         self.walk_cache = WalkCache()  # the repeat-call fast path: see fastpath.py
 
@@ -106,15 +104,11 @@ class JitWrapped:
             out = jax.lax.with_sharding_constraint(out, self.out_shardings)
         return split_results(out, inner, call_plan.plan)
 
-    def _split_static(self, args, kwargs):
-        static_args = tuple((i, args[i]) for i in self.static_argnums if i < len(args))
-        dynamic_args = tuple(a for i, a in enumerate(args) if i not in self.static_argnums)
-        static_kwargs = tuple(sorted((k, v) for k, v in kwargs.items() if k in self.static_argnames))
-        dynamic_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
-        return static_args, static_kwargs, dynamic_args, dynamic_kwargs
-
     def __call__(self, *args, **kwargs):
-        static_args, static_kwargs, args, kwargs = self._split_static(args, kwargs)
+        static_args = tuple((i, args[i]) for i in self.static_argnums if i < len(args))
+        static_kwargs = tuple(sorted((k, kwargs[k]) for k in self.static_argnames if k in kwargs))
+        args = tuple(a for i, a in enumerate(args) if i not in self.static_argnums)
+        kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
         found = self.walk_cache.lookup(args, kwargs)
         if found is None:
             (pure_args, pure_kwargs), lifted = split_arguments(
@@ -132,15 +126,12 @@ class JitWrapped:
         return update_arguments(result, lifted)
 
     def __get__(self, obj, objtype=None):  # `@minnx.jit` on a method
-        if obj is None:
-            return self
-        return functools.partial(self, obj)
+        return self if obj is None else functools.partial(self, obj)
 
 
 def jit(fun=None, **options):
     """`jax.jit` for functions of Modules: `@minnx.jit` or `minnx.jit(f, static_argnums=...)`.
-    Takes jax.jit's options (static_argnums/argnames, donate_argnums/argnames, in_shardings,
-    out_shardings, keep_unused, device, backend, inline) and graph=/graph_updates=."""
+    Takes jax.jit's options and graph=/graph_updates=."""
     return _decorator(JitWrapped, fun, **options)
 
 
@@ -151,13 +142,6 @@ class DiffState(NamedTuple):
     filter: Any
 
 
-def _check_argnums(argnums, args, name):
-    largest = max((a.argnum if isinstance(a, DiffState) else a) for a in argnums)
-    if largest >= len(args):
-        raise TypeError(f"minnx.{name}: argnums {argnums} asks for argument {largest}, but the "
-                        f"function was called with {len(args)} positional argument(s).")
-
-
 def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, graph_updates,
           with_value):
     _refuse_bound_method(f, "grad")
@@ -165,22 +149,23 @@ def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, gr
         raise ValueError("minnx.grad does not support reduce_axes (JAX removed it too).")
     single = isinstance(argnums, (int, DiffState))
     specs = (argnums,) if single else tuple(argnums)
-    name = "value_and_grad" if with_value else "grad"
     graph = graph_mode(graph)
     graph_updates = graph_updates_mode(graph_updates)
-    if not (graph and graph_updates):
-        if any(isinstance(s, DiffState) for s in specs):
-            raise ValueError(f"minnx.{name}: DiffState needs graph=True and graph_updates=True; "
-                             "split the model into the parts to differentiate instead.")
-        specs = tuple(DiffState(s, ...) for s in specs)  # the whole argument, as jax.grad does
-    else:
+    if graph and graph_updates:  # a Module's gradient is the State of its Params
         specs = tuple(s if isinstance(s, DiffState) else DiffState(s, Param) for s in specs)
+    elif any(isinstance(s, DiffState) for s in specs):
+        raise ValueError("DiffState needs graph=True and graph_updates=True: split the model into "
+                         "the parts to differentiate instead, and pass them as arguments.")
+    else:  # the whole argument, as jax.grad does
+        specs = tuple(DiffState(s, ...) for s in specs)
     for spec in specs:
         to_predicate(spec.filter)  # an unknown filter fails here, with its message
 
     @functools.wraps(f)
     def wrapper(*args):
-        _check_argnums(specs, args, name)
+        if max(s.argnum for s in specs) >= len(args):
+            raise TypeError(f"minnx.grad: argnums {argnums} asks for more than the {len(args)} "
+                            "positional argument(s) the function was called with.")
         pure, lifted = split_arguments(args, graph=graph, graph_updates=graph_updates)
         diff = tuple(_differentiable(args[s.argnum], s.filter, graph) for s in specs)
 
@@ -189,17 +174,14 @@ def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, gr
             args_in = list(args_in)
             for spec, d in zip(specs, diff):
                 args_in[spec.argnum] = _with_values(args_in[spec.argnum], d)
-            if has_aux:
-                value, aux = f(*args_in)
-            else:
-                value, aux = f(*args_in), None
+            value, aux = f(*args_in) if has_aux else (f(*args_in), None)
             return value, split_results(aux, inner, lifted.plan)
 
         (value, result), grads = jax.value_and_grad(
             pure_fn, has_aux=True, holomorphic=holomorphic, allow_int=allow_int)(diff, pure)
         aux = update_arguments(result, lifted)
-        if not graph_updates:
-            grads = tuple(_as_input_type(args[s.argnum], g, graph) for s, g in zip(specs, grads))
+        if not graph_updates:  # the gradient of a Module is a Module of the same type
+            grads = tuple(_like(args[s.argnum], g, graph) for s, g in zip(specs, grads))
         grads = grads[0] if single else grads
         if with_value:
             return ((value, aux) if has_aux else value), grads
@@ -209,12 +191,10 @@ def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, gr
 
 
 def _differentiable(arg, filter, graph):
-    """What JAX differentiates for an argument: each graph node as the State of the Variables
-    `filter` selects (the caller's Variables; JAX copies them), other leaves as they are."""
+    """What JAX differentiates: each graph node as the State of the Variables `filter` selects
+    (JAX copies them), other leaves as they are."""
     def part(x):
-        if is_node_or_variable(x):
-            return state_of(x, filter, graph=graph)
-        return x
+        return state(x, filter, graph=graph) if is_node_or_variable(x) else x
     return jax.tree.map(part, arg, is_leaf=is_node_or_variable)
 
 
@@ -223,21 +203,18 @@ def _with_values(arg, diff):
     def put(x, d):
         if isinstance(x, Variable):
             x.set_raw_value(d.get_raw_value())
-            return x
-        if isinstance(x, Pytree):
+        elif isinstance(x, Pytree):
             update(x, d)
-            return x
-        return d
+        else:
+            return d
+        return x
     return jax.tree.map(put, arg, diff, is_leaf=is_node_or_variable)
 
 
-def _as_input_type(arg, grads, graph):
-    """graph_updates=False: the gradient of a Module is a Module of the same type (as jax.grad
-    gives), rebuilt from the gradient State."""
+def _like(arg, grads, graph):
+    """The gradient State rebuilt into objects shaped like the argument (graph_updates=False)."""
     def rebuild(x, g):
-        if is_node_or_variable(x):
-            return merge(flatten(x, graph=graph)[0], g, copy=True)
-        return g
+        return merge(flatten(x, graph=graph)[0], g, copy=True) if is_node_or_variable(x) else g
     return jax.tree.map(rebuild, arg, grads, is_leaf=is_node_or_variable)
 
 
@@ -258,38 +235,32 @@ def value_and_grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow
                       graph_updates=graph_updates, with_value=True)
 
 
-# -- transforms of one pure inner function: vmap, remat, eval_shape, switch, cond ------------------
-def _call_transformed(jax_transform, f, args, *, graph, graph_updates, write=True,
-                      all_values=False):
+# -- transforms of one inner function: vmap, remat, eval_shape, switch, cond ---------------------
+def _call_transformed(jax_transform, f, args, graph, graph_updates, *, write=True):
     """Split `args`, run `jax_transform(inner)` on them, update the caller's objects."""
-    pure, lifted = split_arguments(args, graph=graph_mode(graph),
-                                   graph_updates=graph_updates_mode(graph_updates))
+    pure, lifted = _split(args, graph, graph_updates)
 
     @functools.wraps(f)  # JAX's messages then name the learner's arguments
     def inner(*pure_args):
-        args_in, state = merge_arguments(pure_args, lifted.plan)
-        return split_results(f(*args_in), state, lifted.plan, all_values=all_values)
+        args_in, state_inside = merge_arguments(pure_args, lifted.plan)
+        return split_results(f(*args_in), state_inside, lifted.plan)
 
-    result = jax_transform(inner)(*pure)
-    return update_arguments(result, lifted, write=write)
+    return update_arguments(jax_transform(inner)(*pure), lifted, write=write)
 
 
 def _vmap(f, *, in_axes, out_axes, axis_name, axis_size, spmd_axis_name, transform_metadata,
           graph, graph_updates):
     if transform_metadata:
-        raise ValueError("minnx.vmap does not support transform_metadata (sharding metadata of "
-                         "the mapped axis); leave it out.")
+        raise ValueError("minnx.vmap does not support transform_metadata; leave it out.")
     axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
 
-    def vmapped(inner):
-        # inner returns (output, updates, static): the updates follow the arguments' structure,
-        # so they come out on their arguments' axes; the static description is not mapped
+    def vmapped(inner):  # the changed values follow their arguments' axes; `static` is not mapped
         return jax.vmap(inner, in_axes=axes, out_axes=(out_axes, axes, None), axis_name=axis_name,
                         axis_size=axis_size, spmd_axis_name=spmd_axis_name)
 
     @functools.wraps(f)
     def wrapper(*args):
-        return _call_transformed(vmapped, f, args, graph=graph, graph_updates=graph_updates)
+        return _call_transformed(vmapped, f, args, graph, graph_updates)
     return wrapper
 
 
@@ -310,7 +281,7 @@ def _remat(f, *, prevent_cse, static_argnums, policy, graph, graph_updates):
 
     @functools.wraps(f)
     def wrapper(*args):
-        return _call_transformed(checkpointed, f, args, graph=graph, graph_updates=graph_updates)
+        return _call_transformed(checkpointed, f, args, graph, graph_updates)
     return wrapper
 
 
@@ -326,18 +297,20 @@ def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
     the arguments do not change. `eval_shape(lambda: Model(rngs=Rngs(0)))` is an abstract model."""
     def call(*args):
         return f(*args, **kwargs)
-    return _call_transformed(lambda inner: functools.partial(jax.eval_shape, inner), call, args,
-                             graph=graph, graph_updates=graph_updates, write=False)
+
+    def abstract(inner):
+        return functools.partial(jax.eval_shape, inner)
+    return _call_transformed(abstract, call, args, graph, graph_updates, write=False)
 
 
 def switch(index, branches, *operands, graph=None, graph_updates=None):
     """`jax.lax.switch` whose operands may be Modules; every branch may change their values."""
-    pure, lifted = split_arguments(operands, graph=graph_mode(graph),
-                                   graph_updates=graph_updates_mode(graph_updates))
+    pure, lifted = _split(operands, graph, graph_updates)
 
     def branch(fn):
         def run(*pure_operands):
             operands_in, inner = merge_arguments(pure_operands, lifted.plan)
+            # every branch must return the same structure, so all values come out
             return split_results(fn(*operands_in), inner, lifted.plan, all_values=True)
         return run
 
@@ -349,8 +322,7 @@ def cond(pred, true_fun, false_fun, *operands, graph=None, graph_updates=None):
     """`jax.lax.cond` whose operands may be Modules. `pred` must be a scalar."""
     if jnp.shape(pred) != ():
         raise TypeError(f"Pred must be a scalar, got {pred} of shape {jnp.shape(pred)}: reduce it "
-                        "to one boolean (e.g. with .all() or .any()), or use jnp.where to choose "
-                        "elementwise.")
+                        "to one boolean (.all(), .any()), or use jnp.where to choose elementwise.")
     return switch(jnp.asarray(pred, jnp.int32), (false_fun, true_fun), *operands, graph=graph,
                   graph_updates=graph_updates)
 
@@ -360,8 +332,8 @@ class Carry:
     """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
 
-def _keep_structure(inner, plan, where):
-    """The inner objects' values after a loop step, which must not change any structure."""
+def _values_after_step(inner, plan, where):
+    """The inner objects' values after a loop step, which may not change any structure."""
     graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
     if graphdef != plan.graphdef:
         raise ValueError(
@@ -371,56 +343,47 @@ def _keep_structure(inner, plan, where):
     return [leaf.get_raw_value() if isinstance(leaf, Variable) else leaf for _, leaf in leaves]
 
 
-def _node_values(tree, inner, plan, now, where):
-    """`tree` with each graph node (one of the inputs) replaced by its leaves' current values."""
+def _as_values(tree, inner, plan, values, where):
+    """`tree` with each graph node (one of the inputs) replaced by its leaves' `values`."""
     flat, treedef = jax.tree.flatten(tree, is_leaf=is_node_or_variable)
-    roots = {id(root): k for k, root in enumerate(inner.roots)}
+    roots = [id(root) for root in inner.roots]
     for i, x in enumerate(flat):
         if is_node_or_variable(x):
             if id(x) not in roots:
                 raise ValueError(f"minnx.{where}: a loop carry may hold the Modules passed in, "
                                  "not new ones.")
-            k = roots[id(x)]
-            flat[i] = [v for path, v in zip(plan.paths, now) if path[0] == k]
+            k = roots.index(id(x))
+            flat[i] = [v for path, v in zip(plan.paths, values) if path[0] == k]
     return treedef.unflatten(flat)
 
 
-def _write_node_values(tree, like, lifted):
+def _write_back(tree, like, lifted):
     """Outside: the caller's tree `like`, its graph nodes updated from the values in `tree`."""
     flat, treedef = jax.tree.flatten(like, is_leaf=is_node_or_variable)
-    positions = dict(zip((id(lifted.objects[i]) for i in _argument_indexes(lifted)),
-                         range(len(lifted.plan.positions))))
     for i, (x, values) in enumerate(zip(flat, treedef.flatten_up_to(tree))):
-        if is_node_or_variable(x):
-            k = positions[id(x)]
-            js = [j for j, path in enumerate(lifted.plan.paths) if path[0] == k]
-            for j, value in zip(js, values):
-                lifted.leaves[j].set_raw_value(value)
-        else:
+        if not is_node_or_variable(x):
             flat[i] = values
+            continue
+        k = next(k for k, node in enumerate(lifted.nodes) if node is x)
+        leaves = [leaf for path, leaf in zip(lifted.plan.paths, lifted.leaves) if path[0] == k]
+        for leaf, value in zip(leaves, values):
+            leaf.set_raw_value(value)
     return treedef.unflatten(flat)
-
-
-def _argument_indexes(lifted):
-    return [d.index for _, d in lifted.plan.graphdef.root.children]
 
 
 def _carry_loop(loop, where, init_val, body_fun, cond_fun, graph, graph_updates):
-    pure, lifted = split_arguments((init_val,), graph=graph_mode(graph),
-                                   graph_updates=graph_updates_mode(graph_updates))
+    pure, lifted = _split((init_val,), graph, graph_updates)
 
     def body(*args):  # (i, val) for fori_loop, (val,) for while_loop
         (val,), inner = merge_arguments((args[-1],), lifted.plan)
         out = body_fun(*args[:-1], val)
-        now = _keep_structure(inner, lifted.plan, where)
-        return _node_values(out, inner, lifted.plan, now, where)
+        return _as_values(out, inner, lifted.plan, _values_after_step(inner, lifted.plan, where),
+                          where)
 
     def test(pure_val):
-        (val,), _ = merge_arguments((pure_val,), lifted.plan)
-        return cond_fun(val)
+        return cond_fun(merge_arguments((pure_val,), lifted.plan)[0][0])
 
-    final = loop(body, test, pure[0])
-    return _write_node_values(final, init_val, lifted)
+    return _write_back(loop(body, test, pure[0]), init_val, lifted)
 
 
 def fori_loop(lower, upper, body_fun, init_val, *, unroll=None, graph=None, graph_updates=None):
@@ -441,16 +404,72 @@ def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, tr
           graph, graph_updates):
     if transform_metadata:
         raise ValueError("minnx.scan does not support transform_metadata; leave it out.")
-    in_has_carry = in_axes is Carry or (isinstance(in_axes, tuple) and Carry in in_axes)
-    out_has_carry = out_axes is Carry or (isinstance(out_axes, tuple) and Carry in out_axes)
-    if in_has_carry != out_has_carry:
+    in_carry = in_axes is Carry or (isinstance(in_axes, tuple) and Carry in in_axes)
+    out_carry = out_axes is Carry or (isinstance(out_axes, tuple) and Carry in out_axes)
+    if in_carry != out_carry:
         raise ValueError(f"If one of in_axes or out_axes has Carry, the other must also have "
                          f"Carry. Got in_axes={in_axes} and out_axes={out_axes}")
 
     @functools.wraps(f)
     def wrapper(*args):
-        return _scan_call(f, args, in_axes, out_axes, length, reverse, unroll, graph, graph_updates)
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+        if len(axes) != len(args) or axes.count(Carry) > 1:
+            raise ValueError(f"minnx.scan: in_axes {in_axes} does not fit {len(args)} argument(s): "
+                             "give one entry per argument (Carry for at most one, an int, None).")
+        pure, lifted = _split(args, graph, graph_updates)
+        body = _scan_body(f, pure, axes, out_axes, lifted.plan)
+        carry_at = axes.index(Carry) if Carry in axes else None
+        scanned = {i: a for i, a in enumerate(axes) if a is not Carry and a is not None}
+        xs = {i: _move_axis(pure[i], a, 0) for i, a in scanned.items()}
+        init = None if carry_at is None else pure[carry_at]
+        carry, (ys, updates) = jax.lax.scan(body, init, xs, length=length, reverse=reverse,
+                                            unroll=unroll)
+        for i, a in scanned.items():
+            _write_back(_move_axis(updates[i], 0, a), args[i], lifted)
+        if carry_at is not None:
+            carry = _write_back(carry, args[carry_at], lifted)
+        if out_axes is Carry:
+            return carry
+        ys = jax.tree.map(lambda a, y: _move_axis(y, 0, a), _outputs(out_axes, out_axes)[1], ys)
+        return ys if carry_at is None else (carry, ys)
     return wrapper
+
+
+def _scan_body(f, pure, axes, out_axes, plan):
+    def body(carry, xs):
+        step = list(pure)
+        for i, x in xs.items():
+            step[i] = x
+        if Carry in axes:
+            step[axes.index(Carry)] = carry
+        args_in, inner = merge_arguments(tuple(step), plan)
+        out = f(*args_in)
+        values = _values_after_step(inner, plan, "scan")
+        for i in [i for i, a in enumerate(axes) if a is None]:
+            before = jax.tree.leaves(_as_values(args_in[i], inner, plan, inner.values, "scan"))
+            after = jax.tree.leaves(_as_values(args_in[i], inner, plan, values, "scan"))
+            if any(b is not a for b, a in zip(before, after)):
+                raise ValueError(
+                    f"minnx.scan: argument {i} is broadcast (in_axes None), but the function "
+                    "changed its state. Pass it as the Carry, or scan over it with an int axis.")
+        carry_out, ys = _outputs(out, out_axes)
+        new_carry = _as_values(carry_out, inner, plan, values, "scan") if Carry in axes else None
+        updates = {i: _as_values(args_in[i], inner, plan, values, "scan") for i in xs}
+        return new_carry, (ys, updates)
+    return body
+
+
+def _outputs(out, out_axes):
+    """f's output (or out_axes itself) -> (carry, ys)."""
+    if out_axes is Carry:
+        return out, None
+    if isinstance(out_axes, tuple) and out_axes and out_axes[0] is Carry:
+        return out[0], (out[1] if len(out_axes) == 2 else tuple(out[1:]))
+    return None, out
+
+
+def _move_axis(tree, source, destination):
+    return jax.tree.map(lambda x: jnp.moveaxis(x, source, destination), tree)
 
 
 def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False,
@@ -464,71 +483,3 @@ def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False
                       _split_transpose=_split_transpose, in_axes=in_axes, out_axes=out_axes,
                       transform_metadata=transform_metadata, graph=graph,
                       graph_updates=graph_updates)
-
-
-def _split_output(out, out_axes):
-    """f's output -> (carry, ys, ys' axes)."""
-    if out_axes is Carry:
-        return out, None, None
-    if isinstance(out_axes, tuple) and out_axes and out_axes[0] is Carry:
-        if len(out_axes) == 2:
-            return out[0], out[1], out_axes[1]
-        return out[0], tuple(out[1:]), tuple(out_axes[1:])
-    return None, out, out_axes
-
-
-def _move_axis(tree, source, destination):
-    return jax.tree.map(lambda x: jnp.moveaxis(x, source, destination), tree)
-
-
-def _scan_call(f, args, in_axes, out_axes, length, reverse, unroll, graph, graph_updates):
-    axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
-    carry_at = [i for i, a in enumerate(axes) if a is Carry]
-    if len(axes) != len(args) or len(carry_at) > 1:
-        raise ValueError(f"minnx.scan: in_axes {in_axes} does not fit {len(args)} argument(s): give "
-                         "one entry per argument (Carry for at most one, an int, or None).")
-    pure, lifted = split_arguments(args, graph=graph_mode(graph),
-                                   graph_updates=graph_updates_mode(graph_updates))
-    plan = lifted.plan
-    scanned = {i: a for i, a in enumerate(axes) if a is not Carry and a is not None}
-    xs = {i: _move_axis(pure[i], a, 0) for i, a in scanned.items()}
-
-    def body(carry, step_xs):
-        step = list(pure)
-        for i, x in step_xs.items():
-            step[i] = x
-        for i in carry_at:
-            step[i] = carry
-        args_in, inner = merge_arguments(tuple(step), plan)
-        out = f(*args_in)
-        now = _keep_structure(inner, plan, "scan")
-        for i, a in enumerate(axes):
-            if a is None:
-                _check_unchanged(args_in[i], inner, plan, now, i)
-        carry_out, ys, _ = _split_output(out, out_axes)
-        new_carry = _node_values(carry_out, inner, plan, now, "scan") if carry_at else None
-        updates = {i: _node_values(args_in[i], inner, plan, now, "scan") for i in scanned}
-        return new_carry, (ys, updates)
-
-    init = pure[carry_at[0]] if carry_at else None
-    carry, (ys, updates) = jax.lax.scan(body, init, xs, length=length, reverse=reverse,
-                                        unroll=unroll)
-    for i, a in scanned.items():
-        _write_node_values(_move_axis(updates[i], 0, a), args[i], lifted)
-    if carry_at:
-        carry = _write_node_values(carry, args[carry_at[0]], lifted)
-    if out_axes is Carry:
-        return carry
-    ys_axes = _split_output(out_axes, out_axes)[2]
-    ys = jax.tree.map(lambda a, y: _move_axis(y, 0, a), ys_axes, ys)
-    return (carry, ys) if carry_at else ys
-
-
-def _check_unchanged(arg, inner, plan, now, i):
-    """A broadcast argument (in_axes None) must come out of every step as it went in."""
-    after = jax.tree.leaves(_node_values(arg, inner, plan, now, "scan"))
-    before = jax.tree.leaves(_node_values(arg, inner, plan, inner.values, "scan"))
-    if any(a is not b for a, b in zip(after, before)):
-        raise ValueError(
-            f"minnx.scan: argument {i} is broadcast (in_axes None), but the function changed its "
-            "state. Pass it as the Carry, or scan over its Variables with an int axis.")

@@ -11,17 +11,16 @@ import contextlib
 import jax
 import numpy as np
 
+MISSING = object()
 
 class TraceContextError(Exception):
-    """A Variable created outside a JAX transform was changed inside one (flax's error)."""
+    """A Variable or Object made outside a JAX transform was changed inside one."""
 
-
-# How many minnx transforms are tracing right now. A Variable created while one is keeps traced
-# values legitimately; one created outside every transform must not receive a traced value (the
-# tracer would leak out when the transform returns). minnx cannot see plain JAX transforms
-# starting, so a Variable created inside `jax.grad` with a concrete value counts as outside.
+# How many minnx transforms are tracing now. A Variable made inside one may hold traced values;
+# one made outside every transform must not receive a traced value: the tracer would leak out
+# when the transform returns. (minnx cannot see a plain `jax.grad` start, so a Variable made
+# inside one with a concrete value counts as outside.)
 _transform_depth = [0]
-
 
 @contextlib.contextmanager
 def inside_transform():
@@ -32,54 +31,35 @@ def inside_transform():
     finally:
         _transform_depth[0] -= 1
 
-
 # Every structure change (an attribute set or deleted, Variable metadata changed) is counted
-# here and on the object itself. fastpath.py reads the counts to know whether a walk of a model
-# it remembers still describes it; nothing else depends on them.
+# here and on the object itself. Only fastpath.py reads the counts.
 structure_changes = [0]
-
 
 def note_structure_change(obj):
     structure_changes[0] += 1
     obj.__dict__["_object__version"] = obj.__dict__.get("_object__version", 0) + 1
 
-
-def has_tracer(value) -> bool:
-    if isinstance(value, jax.core.Tracer):
-        return True
+def has_tracer(value):
     if isinstance(value, (jax.Array, np.ndarray, int, float, bool)):
-        return False
+        return isinstance(value, jax.core.Tracer)
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(value))
 
-
-class _Missing:
-    def __repr__(self):
-        return "MISSING"
-
-
-MISSING = _Missing()
-
-
 class VariableMetadata:
-    """A value with metadata for the Variable it will go into (what `with_metadata` and
-    `with_partitioning` initializers return)."""
+    """A value plus metadata for the Variable it goes into (what `with_partitioning` makes)."""
 
     def __init__(self, raw_value, metadata):
         self.raw_value = raw_value
         self.metadata = dict(metadata)
 
-
 def _unbox(x):
     return x.get_value() if isinstance(x, Variable) else x
 
-
 def _operator(name):
-    """A method that applies the value's operator `name`: `kernel @ x` is `kernel[...] @ x`."""
+    """A method applying the value's operator `name`: `kernel @ x` is `kernel[...] @ x`."""
     def operator(self, *other):
         return getattr(self.get_value(), name)(*map(_unbox, other))
     operator.__name__ = name
     return operator
-
 
 def _in_place_operator(symbol):
     """`kernel -= x` would replace the Variable attribute by a plain array: refuse it."""
@@ -90,14 +70,13 @@ def _in_place_operator(symbol):
             f"model's state and stops training. Use `variable[...] {symbol} y` instead.")
     return operator
 
-
 class Variable:
     """A mutable box for one value (usually a jax.Array) plus metadata.
 
     >>> w = Variable(jnp.ones(3), tag="hello")
     >>> w[...]          # read          (the seeds also write `w.value`)
     >>> w[...] = x      # write in place
-    >>> w.tag           # metadata is an attribute
+    >>> w.tag           # metadata reads as an attribute
     """
 
     __hash__ = None  # unhashable, as in flax: == compares values
@@ -106,16 +85,14 @@ class Variable:
         if isinstance(value, VariableMetadata):
             metadata = {**value.metadata, **metadata}
             value = value.raw_value
-        outside = _transform_depth[0] == 0 and not has_tracer(value)
         object.__setattr__(self, "_raw_value", value)
         object.__setattr__(self, "_var_metadata", metadata)
+        outside = _transform_depth[0] == 0 and not has_tracer(value)
         object.__setattr__(self, "_created_outside_trace", outside)
-        object.__setattr__(self, "_raw_value", self.create_value(value))
 
     @classmethod
     def from_metadata(cls, value, metadata):
-        """A Variable of this type built from a value and a metadata dict, without __init__
-        (how split, merge and JAX's unflatten rebuild Variables)."""
+        """A Variable made without __init__ (how merge and JAX's unflatten rebuild one)."""
         variable = object.__new__(cls)
         object.__setattr__(variable, "_raw_value", value)
         object.__setattr__(variable, "_var_metadata", dict(metadata))
@@ -129,11 +106,7 @@ class Variable:
     def __class_getitem__(cls, item):  # `Param[jax.Array]` in type hints
         return cls
 
-    def create_value(self, value):
-        """Override to transform the value a Variable is created with (flax's hook)."""
-        return value
-
-    # -- reading and writing the value -----------------------------------------------------
+    # -- the value -------------------------------------------------------------------------------
     def get_raw_value(self):
         """The stored value, bypassing any `get_value` override."""
         return self._raw_value
@@ -143,45 +116,38 @@ class Variable:
         object.__setattr__(self, "_raw_value", value)
 
     def get_value(self, *, index=MISSING):
-        """The value (`v[...]`), or `value[index]`. Subclasses may override it."""
+        """The value, or `value[index]` (what `v[index]` reads). Subclasses may override it."""
         value = self._raw_value
         if index is MISSING or (index is Ellipsis and isinstance(value, jax.Array)):
             return value
         return value[index]
 
     def set_value(self, value, *, index=MISSING):
-        """Replace the value, or write `value` at `index` (`v[...] = x`, `v[0] = x`).
-
-        Writing at an index keeps the Variable's shape and dtype, as in flax: `bias[...] = 0.0`
-        fills the array with zeros, a float64 NumPy array is cast to float32, and an array of
-        another shape raises instead of replacing the Variable's shape."""
-        if isinstance(value, Variable):
-            value = value.get_value()
+        """Replace the value, or write into it at `index` (`v[...] = x`, `v[0] = x`). Writing at
+        an index keeps the shape and dtype, as in flax: `bias[...] = 0.0` fills the array with
+        zeros, float64 NumPy data is cast to float32, an array of another shape raises."""
+        value = _unbox(value)
         self._check_can_update(value)
         raw = self._raw_value
         if index is MISSING:
             new = value
         elif isinstance(raw, jax.Array):
-            same_layout = (
-                index is Ellipsis
-                and isinstance(value, jax.Array)
-                and value.shape == raw.shape
-                and value.dtype == raw.dtype
-                and getattr(value, "sharding", None) == getattr(raw, "sharding", None))
+            same_layout = (index is Ellipsis and isinstance(value, jax.Array)
+                           and value.shape == raw.shape and value.dtype == raw.dtype
+                           and getattr(value, "sharding", None) == getattr(raw, "sharding", None))
             new = value if same_layout else raw.at[index].set(value)
         else:
-            raw[index] = value  # a NumPy array (or a list, a dict) is written in place
+            raw[index] = value  # NumPy arrays, lists and dicts are written in place
             new = raw
         object.__setattr__(self, "_raw_value", new)
 
     def _check_can_update(self, value):
         if self._created_outside_trace and has_tracer(value):
             raise TraceContextError(
-                f"Cannot mutate {type(self).__name__} from a different trace level: this "
-                f"{type(self).__name__} was created outside the JAX transform that is running, so "
-                "a traced value written into it would leak out of the trace. Pass the Module (or "
-                "Rngs) to the transform as an argument, and use the NNX transform (minnx.jit, "
-                "minnx.grad, ...) so that its changes are carried out.")
+                f"Cannot mutate {type(self).__name__} from a different trace level: it was made "
+                "outside the JAX transform that is running, so a traced value written into it "
+                "would leak out. Pass the Module (or Rngs) to the transform as an argument, and use "
+                "the NNX transform (minnx.jit, minnx.grad, ...) so its changes are carried out.")
 
     @property
     def value(self):
@@ -198,7 +164,7 @@ class Variable:
     def __setitem__(self, index, value):
         self.set_value(value, index=index)
 
-    # -- metadata ----------------------------------------------------------------------------
+    # -- metadata --------------------------------------------------------------------------------
     def __getattr__(self, name):
         metadata = object.__getattribute__(self, "_var_metadata")
         if name in metadata:
@@ -210,7 +176,7 @@ class Variable:
             return self.set_value(value)
         raise AttributeError(
             f"Cannot set attribute {name!r} of a {type(self).__name__}. Write its value with "
-            f"`variable[...] = x`, and its metadata with `variable.set_metadata({name}=value)`.")
+            f"`variable[...] = x`, and its metadata with `variable.set_metadata({name}=...)`.")
 
     def get_metadata(self, name=None, default=MISSING, *, exclude_required=None):
         """All metadata as a dict, or the entry `name` (`default` if it is missing)."""
@@ -224,42 +190,31 @@ class Variable:
         """`set_metadata({...})` replaces all metadata; `set_metadata(name, value)` or
         `set_metadata(name=value)` sets entries."""
         self._check_can_update(None)
-        note_structure_change(self)
-        if args and kwargs:
-            raise TypeError("set_metadata takes a dict, a name and a value, or keywords: not a mix.")
-        if len(args) == 1:
+        if len(args) == 1 and not kwargs:
             object.__setattr__(self, "_var_metadata", dict(args[0]))
-        elif len(args) == 2:
+        elif len(args) == 2 and not kwargs:
             self._var_metadata[args[0]] = args[1]
         elif kwargs and not args:
             self._var_metadata.update(kwargs)
         else:
             raise TypeError(f"set_metadata takes either 1 or 2 arguments, or at least 1 keyword "
                             f"argument, got args={args}, kwargs={kwargs}")
+        note_structure_change(self)
 
     def has_metadata(self, name):
         return name in self._var_metadata
 
     def del_metadata(self, name):
-        note_structure_change(self)
         del self._var_metadata[name]
+        note_structure_change(self)
 
-    # -- copies --------------------------------------------------------------------------------
+    # -- copies ----------------------------------------------------------------------------------
     def copy(self, value=MISSING, **metadata):
         """A new Variable of the same type: the same value and metadata unless given."""
         new_value = self._raw_value if value is MISSING else value
         return self.from_metadata(new_value, {**self._var_metadata, **metadata})
 
     replace = copy
-
-    def copy_from(self, other):
-        """Take `other`'s value and metadata (both Variables of the same type)."""
-        if type(other) is not type(self):
-            raise ValueError(f"Cannot copy from incompatible container, expected "
-                             f"{type(self).__name__}, got {type(other).__name__}")
-        object.__setattr__(self, "_raw_value", other._raw_value)
-        object.__setattr__(self, "_var_metadata", dict(other._var_metadata))
-        note_structure_change(self)
 
     def update_from_state(self, other):
         """Take `other`'s value, and its metadata where it differs (how `update` writes)."""
@@ -293,7 +248,6 @@ class Variable:
     def __bool__(self):
         return bool(self.get_value())
 
-    # -- operators act on the value: `layer.kernel @ x`, `-param`, `param * 2` -------------------
     __add__ = _operator("__add__")
     __sub__ = _operator("__sub__")
     __mul__ = _operator("__mul__")
@@ -302,8 +256,6 @@ class Variable:
     __floordiv__ = _operator("__floordiv__")
     __mod__ = _operator("__mod__")
     __pow__ = _operator("__pow__")
-    __lshift__ = _operator("__lshift__")
-    __rshift__ = _operator("__rshift__")
     __and__ = _operator("__and__")
     __xor__ = _operator("__xor__")
     __or__ = _operator("__or__")
@@ -315,11 +267,6 @@ class Variable:
     __rfloordiv__ = _operator("__rfloordiv__")
     __rmod__ = _operator("__rmod__")
     __rpow__ = _operator("__rpow__")
-    __rlshift__ = _operator("__rlshift__")
-    __rrshift__ = _operator("__rrshift__")
-    __rand__ = _operator("__rand__")
-    __rxor__ = _operator("__rxor__")
-    __ror__ = _operator("__ror__")
     __lt__ = _operator("__lt__")
     __le__ = _operator("__le__")
     __gt__ = _operator("__gt__")
@@ -329,14 +276,9 @@ class Variable:
     __pos__ = _operator("__pos__")
     __abs__ = _operator("__abs__")
     __invert__ = _operator("__invert__")
-    __complex__ = _operator("__complex__")
     __int__ = _operator("__int__")
     __float__ = _operator("__float__")
     __index__ = _operator("__index__")
-    __round__ = _operator("__round__")
-    __trunc__ = _operator("__trunc__")
-    __floor__ = _operator("__floor__")
-    __ceil__ = _operator("__ceil__")
     __iadd__ = _in_place_operator("+=")
     __isub__ = _in_place_operator("-=")
     __imul__ = _in_place_operator("*=")
@@ -345,8 +287,6 @@ class Variable:
     __ifloordiv__ = _in_place_operator("//=")
     __imod__ = _in_place_operator("%=")
     __ipow__ = _in_place_operator("**=")
-    __ilshift__ = _in_place_operator("<<=")
-    __irshift__ = _in_place_operator(">>=")
     __iand__ = _in_place_operator("&=")
     __ixor__ = _in_place_operator("^=")
     __ior__ = _in_place_operator("|=")
@@ -355,9 +295,8 @@ class Variable:
         metadata = "".join(f", {k}={v!r}" for k, v in self._var_metadata.items())
         return f"{type(self).__name__}(value={array_summary(self.get_value())}{metadata})"
 
-
-# -- Variables are pytrees: one child, the value; the sorted metadata is static ---------------
 def _register_pytree(cls):
+    """Variables are pytrees: one child, the value; the sorted metadata is static."""
     def flatten_with_keys(variable):
         metadata = tuple(sorted(variable._var_metadata.items()))
         return ((jax.tree_util.GetAttrKey("value"), variable._raw_value),), metadata
@@ -367,63 +306,49 @@ def _register_pytree(cls):
 
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten)
 
-
 _register_pytree(Variable)
 
-
-# -- how a value prints inside a Variable, a Module or a State ---------------------------------
-_PRINT_IN_FULL = 8  # arrays with at most this many numbers are printed in full
-
-
 def array_summary(x):
-    """`<float32(2, 3) ≈0.1 ±0.9 [≥-1.2, ≤1.5] nonzero:6>`, or small arrays in full."""
+    """How a value prints in a Variable: `<float32(2, 3) ≈0.1 ±0.9 [≥-1.2, ≤1.5] nonzero:6>`,
+    and arrays of up to 8 numbers in full."""
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         return repr(x)
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
         return f"<jax.Array key{x.shape}>"
-    shape = ", ".join(map(str, x.shape)) + ("," if len(x.shape) == 1 else "")
-    head = f"{x.dtype}({shape})"
+    head = f"{x.dtype}({', '.join(map(str, x.shape))}{',' if len(x.shape) == 1 else ''})"
     if isinstance(x, jax.core.Tracer):
         return f"<traced {head}>"  # inside a transform: only the shape and dtype are known
     if not hasattr(x, "__array__"):
         return f"<{head}>"  # a ShapeDtypeStruct (from eval_shape)
     a = np.asarray(x)
-    if a.size <= _PRINT_IN_FULL or not np.issubdtype(a.dtype, np.number):
+    if a.size <= 8 or not np.issubdtype(a.dtype, np.number):
         text = np.array2string(a, precision=3, separator=", ", max_line_width=10**6)
         return f"<{head} {text.replace(chr(10), '')}>"
     a = a.astype(np.float64)
     return (f"<{head} ≈{a.mean():.2g} ±{a.std():.2g} [≥{a.min():.2g}, ≤{a.max():.2g}]"
             f" nonzero:{np.count_nonzero(a)}>")
 
-
 # The Variable types, by what their value is for. Filters select state by these types.
 class Param(Variable):
     """A trainable parameter (what `torch.nn.Parameter` is in PyTorch)."""
 
-
 class BatchStat(Variable):
     """A running statistic, like BatchNorm's mean and var (a PyTorch *buffer*)."""
-
 
 class Cache(Variable):
     """A cache, e.g. the key/value cache of autoregressive attention."""
 
-
 class Intermediate(Variable):
     """An intermediate value kept for inspection (what `Module.sow` stores)."""
-
 
 class Perturbation(Intermediate):
     """A zero added to an intermediate value, whose gradient is that value's (`Module.perturb`)."""
 
-
 class RngState(Variable):
     """Random-number state held by an RngStream."""
 
-
 class RngKey(RngState):
     """The key of an RngStream."""
-
 
 class RngCount(RngState):
     """How many keys an RngStream has given out."""
