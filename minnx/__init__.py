@@ -36,5 +36,6 @@ from .rngs import RngStream, Rngs, reseed, restore_rngs, split_rngs
 from .state import State, as_pure, filter_state, merge_state, pure, split_state, to_pure_dict
 from .transforms import (Carry, DiffState, cond, eval_shape, fori_loop, grad, jit, remat, scan,
                          switch, value_and_grad, vmap, while_loop)
+from .views import capture, view
 from .variables import (BatchStat, Cache, Intermediate, Param, Perturbation, RngCount, RngKey,
                         RngState, TraceContextError, Variable, VariableMetadata)

@@ -26,7 +26,7 @@ import jax
 from .graph import (GraphDef, LeafDef, NodeDef, PytreeDef, VariableDef, flatten,
                     is_node_or_variable, unflatten, update)
 from .state import State
-from .variables import Variable, inside_transform
+from .variables import Variable
 
 class Plan:
     """The static part of split arguments. Hashable (the hash is computed once), so a jitted
@@ -88,8 +88,7 @@ def merge_arguments(pure_args, plan):
     flat = plan.treedef.flatten_up_to(pure_args)
     values = [value for i in plan.positions for value in flat[i]]
     built = {}
-    with inside_transform():
-        roots = unflatten(plan.graphdef, dict(zip(plan.paths, values)), built=built)
+    roots = unflatten(plan.graphdef, dict(zip(plan.paths, values)), built=built)
     for k, i in enumerate(plan.positions):
         flat[i] = roots[k]
     return plan.treedef.unflatten(flat), Inner(roots, built, values)
@@ -258,7 +257,6 @@ def write_leaf(lifted, j, value):
     else:
         path = lifted.plan.paths[j]
         update(lifted.nodes[path[0]], State.from_flat_path([(path[1:], value)]))
-
 
 def update_arguments(result, lifted, *, write=True):
     """Step 3: write the changes into the caller's objects (unless `write` is False, for

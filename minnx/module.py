@@ -5,10 +5,13 @@ every shape, and an `Rngs` to draw from) and whose forward pass is `__call__`. W
 `set_attributes` and its two uses, `train()` and `eval()` (Dropout and BatchNorm read the
 attributes they set); `sow` to keep intermediate values; and walking the sub-Modules.
 """
+import jax
+import jax.numpy as jnp
+
 from .filters import to_predicate
 from .graph import iter_graph
 from .objects import Pytree
-from .variables import Variable
+from .variables import Perturbation, Variable
 
 class Module(Pytree):
     """Base class for layers and models."""
@@ -41,23 +44,43 @@ class Module(Pytree):
                             raise_if_not_found=False)
 
     def sow(self, variable_type, name, value, reduce_fn=None, init_fn=None):
-        """Keep an intermediate value: `self.<name>` becomes `variable_type((value,))`, and later
-        calls add to the tuple. Read them with `minnx.state(model, Intermediate)`, or take them
-        out with `minnx.pop(model, Intermediate)`."""
+        """Keep an intermediate value. Under `minnx.capture`, into the captured State; otherwise
+        `self.<name>` becomes `variable_type((value,))`, and later calls add to the tuple (read
+        them with `minnx.state(model, Intermediate)`, or take them out with `minnx.pop`)."""
         reduce_fn = reduce_fn or _append
         init_fn = init_fn or tuple
+        captures = vars(self).get("__captures__")
+        if captures is not None:  # inside capture (views.py): one dict per captured type
+            for box in captures:
+                if type(box) is variable_type:
+                    box[name] = reduce_fn(box[name] if name in box else init_fn(), value)
+                    return True
+            return False
         if name not in vars(self):
             setattr(self, name, variable_type(reduce_fn(init_fn(), value)))
             return True
         current = getattr(self, name)
-        if not isinstance(current, Variable):
-            raise ValueError(f"{type(self).__name__}.sow: expected '{name}' to be a Variable, got "
-                             f"{type(current).__name__}. Sow under another name.")
-        if type(current) is not variable_type:
+        if not isinstance(current, Variable) or type(current) is not variable_type:
             raise ValueError(f"{type(self).__name__}.sow: expected '{name}' to be of type "
-                             f"'{variable_type.__name__}', got '{type(current).__name__}'.")
+                             f"'{variable_type.__name__}', got '{type(current).__name__}'. Sow "
+                             "under another name.")
         current.set_value(reduce_fn(current.get_value(), value))
         return True
+
+    def perturb(self, name, value, variable_type=Perturbation):
+        """`value` plus a zero kept as `variable_type` under `name`: the gradient with respect to
+        that zero is the gradient with respect to `value` (use it under `minnx.capture`)."""
+        captures = vars(self).get("__captures__")
+        if captures is not None:
+            for box in captures:
+                if type(box) is variable_type:
+                    if name not in box:
+                        box[name] = jax.tree.map(jnp.zeros_like, value)
+                    return box[name] + value
+            return value
+        if name not in vars(self):
+            setattr(self, name, variable_type(jax.tree.map(jnp.zeros_like, value)))
+        return getattr(self, name).get_value() + value
 
     def iter_modules(self):
         return iter_modules(self)

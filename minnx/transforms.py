@@ -19,8 +19,7 @@ from .filters import to_predicate
 from .graph import flatten, is_node_or_variable, merge, state, update
 from .lift import merge_arguments, split_arguments, split_results, update_arguments
 from .objects import Pytree
-from .variables import Param, Variable
-
+from .variables import Param, Variable, traced_by_minnx
 
 def _decorator(transform, f, **options):
     """Lets every transform be used as `@t`, `@t(...)` and `t(f, ...)`."""
@@ -28,12 +27,10 @@ def _decorator(transform, f, **options):
         return functools.partial(transform, **options)
     return transform(f, **options)
 
-
 def _as_tuple(x):
     if x is None:
         return ()
     return (x,) if isinstance(x, (int, str)) else tuple(x)
-
 
 def _refuse_bound_method(f, name):
     if inspect.ismethod(f):
@@ -42,11 +39,9 @@ def _refuse_bound_method(f, name):
             f"closure, outside the trace. Use the decorator form @minnx.{name} on the method, or "
             f"call minnx.{name}(MyClass.method)(instance, ...) with the unbound method.")
 
-
 def _split(args, graph, graph_updates):
     return split_arguments(args, graph=graph_mode(graph),
                            graph_updates=graph_updates_mode(graph_updates))
-
 
 _TRACE_HINT = (
     "minnx hint: inside a transformed function the arguments are tracers: JAX knows their shape "
@@ -56,14 +51,12 @@ _TRACE_HINT = (
 _TRACE_ERRORS = (jax.errors.TracerBoolConversionError, jax.errors.ConcretizationTypeError,
                  jax.errors.TracerIntegerConversionError)
 
-
 # -- jit -------------------------------------------------------------------------------------
 class CallPlan(NamedTuple):
     """jit's static argument: the arguments' Plan, and the values of static arguments."""
     plan: Any
     static_args: tuple
     static_kwargs: tuple
-
 
 class JitWrapped:
     """A function compiled with `jax.jit`, whose arguments may be graph nodes."""
@@ -93,6 +86,7 @@ class JitWrapped:
         self.jitted = jax.jit(self._pure_call, **options)
         self.walk_cache = WalkCache()  # the repeat-call fast path: see fastpath.py
 
+    @traced_by_minnx
     def _pure_call(self, call_plan, *pure_args, **pure_kwargs):
         """What jax.jit traces: merge, call, split."""
         (args, kwargs), inner = merge_arguments((pure_args, pure_kwargs), call_plan.plan)
@@ -128,19 +122,16 @@ class JitWrapped:
     def __get__(self, obj, objtype=None):  # `@minnx.jit` on a method
         return self if obj is None else functools.partial(self, obj)
 
-
 def jit(fun=None, **options):
     """`jax.jit` for functions of Modules: `@minnx.jit` or `minnx.jit(f, static_argnums=...)`.
     Takes jax.jit's options and graph=/graph_updates=."""
     return _decorator(JitWrapped, fun, **options)
-
 
 # -- grad and value_and_grad -------------------------------------------------------------------
 class DiffState(NamedTuple):
     """Differentiate argument `argnum` with respect to the Variables `filter` selects."""
     argnum: int
     filter: Any
-
 
 def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, graph_updates,
           with_value):
@@ -169,6 +160,7 @@ def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, gr
         pure, lifted = split_arguments(args, graph=graph, graph_updates=graph_updates)
         diff = tuple(_differentiable(args[s.argnum], s.filter, graph) for s in specs)
 
+        @traced_by_minnx
         def pure_fn(diff, pure):
             args_in, inner = merge_arguments(pure, lifted.plan)
             args_in = list(args_in)
@@ -189,14 +181,12 @@ def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, gr
 
     return wrapper
 
-
 def _differentiable(arg, filter, graph):
     """What JAX differentiates: each graph node as the State of the Variables `filter` selects
-    (JAX copies them), other leaves as they are."""
+    (JAX copies them); bare Variables and arrays as they are."""
     def part(x):
-        return state(x, filter, graph=graph) if is_node_or_variable(x) else x
+        return state(x, filter, graph=graph) if isinstance(x, Pytree) else x
     return jax.tree.map(part, arg, is_leaf=is_node_or_variable)
-
 
 def _with_values(arg, diff):
     """Inside: put the differentiated values (tracers) into the rebuilt argument."""
@@ -210,13 +200,11 @@ def _with_values(arg, diff):
         return x
     return jax.tree.map(put, arg, diff, is_leaf=is_node_or_variable)
 
-
 def _like(arg, grads, graph):
     """The gradient State rebuilt into objects shaped like the argument (graph_updates=False)."""
     def rebuild(x, g):
         return merge(flatten(x, graph=graph)[0], g, copy=True) if is_node_or_variable(x) else g
     return jax.tree.map(rebuild, arg, grads, is_leaf=is_node_or_variable)
-
 
 def grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False,
          reduce_axes=(), graph=None, graph_updates=None):
@@ -226,7 +214,6 @@ def grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False
                       allow_int=allow_int, reduce_axes=reduce_axes, graph=graph,
                       graph_updates=graph_updates, with_value=False)
 
-
 def value_and_grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False,
                    reduce_axes=(), graph=None, graph_updates=None):
     """Like `grad`, returning `(value, grads)` (or `((value, aux), grads)` with has_aux)."""
@@ -234,19 +221,18 @@ def value_and_grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow
                       allow_int=allow_int, reduce_axes=reduce_axes, graph=graph,
                       graph_updates=graph_updates, with_value=True)
 
-
 # -- transforms of one inner function: vmap, remat, eval_shape, switch, cond ---------------------
 def _call_transformed(jax_transform, f, args, graph, graph_updates, *, write=True):
     """Split `args`, run `jax_transform(inner)` on them, update the caller's objects."""
     pure, lifted = _split(args, graph, graph_updates)
 
     @functools.wraps(f)  # JAX's messages then name the learner's arguments
+    @traced_by_minnx
     def inner(*pure_args):
         args_in, state_inside = merge_arguments(pure_args, lifted.plan)
         return split_results(f(*args_in), state_inside, lifted.plan)
 
     return update_arguments(jax_transform(inner)(*pure), lifted, write=write)
-
 
 def _vmap(f, *, in_axes, out_axes, axis_name, axis_size, spmd_axis_name, transform_metadata,
           graph, graph_updates):
@@ -263,7 +249,6 @@ def _vmap(f, *, in_axes, out_axes, axis_name, axis_size, spmd_axis_name, transfo
         return _call_transformed(vmapped, f, args, graph, graph_updates)
     return wrapper
 
-
 def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_name=None,
          transform_metadata=None, graph=None, graph_updates=None):
     """`jax.vmap` for functions of Modules. `in_axes` per argument: an int maps the argument
@@ -272,7 +257,6 @@ def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_
                       axis_size=axis_size, spmd_axis_name=spmd_axis_name,
                       transform_metadata=transform_metadata, graph=graph,
                       graph_updates=graph_updates)
-
 
 def _remat(f, *, prevent_cse, static_argnums, policy, graph, graph_updates):
     def checkpointed(inner):
@@ -284,13 +268,11 @@ def _remat(f, *, prevent_cse, static_argnums, policy, graph, graph_updates):
         return _call_transformed(checkpointed, f, args, graph, graph_updates)
     return wrapper
 
-
 def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None, graph=None,
           graph_updates=None):
     """`jax.checkpoint` (recompute activations in the backward pass) for functions of Modules."""
     return _decorator(_remat, f, prevent_cse=prevent_cse, static_argnums=static_argnums,
                       policy=policy, graph=graph, graph_updates=graph_updates)
-
 
 def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
     """What `f(*args, **kwargs)` returns, with shapes and dtypes only: nothing is computed and
@@ -302,12 +284,12 @@ def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
         return functools.partial(jax.eval_shape, inner)
     return _call_transformed(abstract, call, args, graph, graph_updates, write=False)
 
-
 def switch(index, branches, *operands, graph=None, graph_updates=None):
     """`jax.lax.switch` whose operands may be Modules; every branch may change their values."""
     pure, lifted = _split(operands, graph, graph_updates)
 
     def branch(fn):
+        @traced_by_minnx
         def run(*pure_operands):
             operands_in, inner = merge_arguments(pure_operands, lifted.plan)
             # every branch must return the same structure, so all values come out
@@ -317,7 +299,6 @@ def switch(index, branches, *operands, graph=None, graph_updates=None):
     result = jax.lax.switch(index, [branch(b) for b in branches], *pure)
     return update_arguments(result, lifted)
 
-
 def cond(pred, true_fun, false_fun, *operands, graph=None, graph_updates=None):
     """`jax.lax.cond` whose operands may be Modules. `pred` must be a scalar."""
     if jnp.shape(pred) != ():
@@ -326,11 +307,9 @@ def cond(pred, true_fun, false_fun, *operands, graph=None, graph_updates=None):
     return switch(jnp.asarray(pred, jnp.int32), (false_fun, true_fun), *operands, graph=graph,
                   graph_updates=graph_updates)
 
-
 # -- loops: scan, fori_loop, while_loop -----------------------------------------------------------
 class Carry:
     """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
-
 
 def _values_after_step(inner, plan, where):
     """The inner objects' values after a loop step, which may not change any structure."""
@@ -341,7 +320,6 @@ def _values_after_step(inner, plan, where):
             "a new attribute, replaced a layer or sowed a value). A loop body may change values "
             "only (`v[...] = ...`): create attributes before the loop.")
     return [leaf.get_raw_value() if isinstance(leaf, Variable) else leaf for _, leaf in leaves]
-
 
 def _as_values(tree, inner, plan, values, where):
     """`tree` with each graph node (one of the inputs) replaced by its leaves' `values`."""
@@ -356,7 +334,6 @@ def _as_values(tree, inner, plan, values, where):
             flat[i] = [v for path, v in zip(plan.paths, values) if path[0] == k]
     return treedef.unflatten(flat)
 
-
 def _write_back(tree, like, lifted):
     """Outside: the caller's tree `like`, its graph nodes updated from the values in `tree`."""
     flat, treedef = jax.tree.flatten(like, is_leaf=is_node_or_variable)
@@ -370,21 +347,21 @@ def _write_back(tree, like, lifted):
             leaf.set_raw_value(value)
     return treedef.unflatten(flat)
 
-
 def _carry_loop(loop, where, init_val, body_fun, cond_fun, graph, graph_updates):
     pure, lifted = _split((init_val,), graph, graph_updates)
 
+    @traced_by_minnx
     def body(*args):  # (i, val) for fori_loop, (val,) for while_loop
         (val,), inner = merge_arguments((args[-1],), lifted.plan)
         out = body_fun(*args[:-1], val)
         return _as_values(out, inner, lifted.plan, _values_after_step(inner, lifted.plan, where),
                           where)
 
+    @traced_by_minnx
     def test(pure_val):
         return cond_fun(merge_arguments((pure_val,), lifted.plan)[0][0])
 
     return _write_back(loop(body, test, pure[0]), init_val, lifted)
-
 
 def fori_loop(lower, upper, body_fun, init_val, *, unroll=None, graph=None, graph_updates=None):
     """`jax.lax.fori_loop` whose carry may hold Modules: `body_fun(i, val) -> val`."""
@@ -392,13 +369,11 @@ def fori_loop(lower, upper, body_fun, init_val, *, unroll=None, graph=None, grap
         return jax.lax.fori_loop(lower, upper, body, init, unroll=unroll)
     return _carry_loop(loop, "fori_loop", init_val, body_fun, None, graph, graph_updates)
 
-
 def while_loop(cond_fun, body_fun, init_val, *, graph=None, graph_updates=None):
     """`jax.lax.while_loop` whose carry may hold Modules."""
     def loop(body, test, init):
         return jax.lax.while_loop(test, body, init)
     return _carry_loop(loop, "while_loop", init_val, body_fun, cond_fun, graph, graph_updates)
-
 
 def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, transform_metadata,
           graph, graph_updates):
@@ -434,8 +409,8 @@ def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, tr
         return ys if carry_at is None else (carry, ys)
     return wrapper
 
-
 def _scan_body(f, pure, axes, out_axes, plan):
+    @traced_by_minnx
     def body(carry, xs):
         step = list(pure)
         for i, x in xs.items():
@@ -458,7 +433,6 @@ def _scan_body(f, pure, axes, out_axes, plan):
         return new_carry, (ys, updates)
     return body
 
-
 def _outputs(out, out_axes):
     """f's output (or out_axes itself) -> (carry, ys)."""
     if out_axes is Carry:
@@ -467,10 +441,8 @@ def _outputs(out, out_axes):
         return out[0], (out[1] if len(out_axes) == 2 else tuple(out[1:]))
     return None, out
 
-
 def _move_axis(tree, source, destination):
     return jax.tree.map(lambda x: jnp.moveaxis(x, source, destination), tree)
-
 
 def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False,
          in_axes=(Carry, 0), out_axes=(Carry, 0), transform_metadata=None, graph=None,

@@ -6,7 +6,7 @@ by that type. A Variable is mutable: `v[...] = x` writes into it, which is how N
 stateful. Variables are also JAX pytrees (one child, the value; the metadata is static), so
 `jax.tree.map` sees straight through them to the arrays.
 """
-import contextlib
+import functools
 
 import jax
 import numpy as np
@@ -22,14 +22,16 @@ class TraceContextError(Exception):
 # inside one with a concrete value counts as outside.)
 _transform_depth = [0]
 
-@contextlib.contextmanager
-def inside_transform():
-    """Mark the code in the block as traced by a minnx transform (lift.py uses it)."""
-    _transform_depth[0] += 1
-    try:
-        yield
-    finally:
-        _transform_depth[0] -= 1
+def traced_by_minnx(fn):
+    """Mark `fn`, the function a JAX transform traces for a minnx transform, as inside one."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        _transform_depth[0] += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _transform_depth[0] -= 1
+    return wrapper
 
 # Every structure change (an attribute set or deleted, Variable metadata changed) is counted
 # here and on the object itself. Only fastpath.py reads the counts.
