@@ -3,14 +3,15 @@
 Wherever the API takes a filter (`split`, `state`, `pop`, `DiffState`, `Optimizer(wrt=...)`), it
 accepts a Variable type (`Param`, subclasses included), a string (a Variable's `tag`), `...` or
 `True` (everything), `None` or `False` (nothing), `All`/`Any`/`Not`/`PathContains`/`OfType`/
-`WithTag`, a list or tuple (any of them), or a function `(path, value) -> bool`. `to_predicate`
-turns each form into such a function. A path is a tuple of attribute names and list indexes,
-e.g. `('layers', 0, 'kernel')`.
+`WithTag`, a list or tuple (any of them), or a function `(path, value) -> bool`; `to_predicate`
+turns each into such a function. A path is a tuple of names and indexes: `('layers', 0, 'kernel')`.
 """
 import dataclasses
 
+
 class FilterError(TypeError, ValueError):
-    """An argument that is not a filter (a TypeError; flax raises ValueError here)."""
+    """An argument that is not a filter (TypeError; flax's own message fails as a ValueError)."""
+
 
 def to_predicate(filter):
     """Any filter form -> a function `(path, value) -> bool`."""
@@ -32,16 +33,17 @@ def to_predicate(filter):
         "tuple of filters, minnx.All/Any/Not/PathContains/OfType/WithTag, or a function "
         "(path, value) -> bool.")
 
+
 def filters_to_predicates(filters):
     """Several filters, as split takes them; `...` (or True) may only come last."""
     for i, f in enumerate(filters):
-        rest = filters[i + 1:]
-        if (f is Ellipsis or f is True) and not all(g is Ellipsis or g is True for g in rest):
-            raise ValueError(
-                f"`...` or `True` can only be used as the last filters, got {f} at index {i}: it "
-                "matches everything, so the filters after it would receive nothing. Move it to "
-                "the end.")
+        if (f is Ellipsis or f is True) and any(g is not Ellipsis and g is not True
+                                                for g in filters[i + 1:]):
+            raise ValueError(f"`...` or `True` can only be used as the last filters, got {f} at "
+                             f"index {i}: it matches everything, so the filters after it would "
+                             "receive nothing. Move it to the end.")
     return tuple(to_predicate(f) for f in filters)
+
 
 @dataclasses.dataclass(frozen=True)
 class OfType:
@@ -51,6 +53,7 @@ class OfType:
     def __call__(self, path, x):
         return isinstance(x, self.type)
 
+
 @dataclasses.dataclass(frozen=True)
 class WithTag:
     """Values whose `tag` attribute equals `tag` (an RngStream's name, say)."""
@@ -58,6 +61,7 @@ class WithTag:
 
     def __call__(self, path, x):
         return hasattr(x, "tag") and x.tag == self.tag
+
 
 @dataclasses.dataclass(frozen=True)
 class PathContains:
@@ -70,64 +74,45 @@ class PathContains:
             return self.key in path
         return any(str(self.key) in str(part) for part in path)
 
+
+@dataclasses.dataclass(frozen=True, init=False)
 class Any:
     """True when any of the filters is."""
+    predicates: tuple
 
     def __init__(self, *filters):
-        self.predicates = tuple(to_predicate(f) for f in filters)
+        object.__setattr__(self, "predicates", tuple(to_predicate(f) for f in filters))
 
     def __call__(self, path, x):
         return any(predicate(path, x) for predicate in self.predicates)
 
-    def __eq__(self, other):
-        return isinstance(other, Any) and self.predicates == other.predicates
 
-    def __hash__(self):
-        return hash(self.predicates)
-
-    def __repr__(self):
-        return f"Any({', '.join(map(repr, self.predicates))})"
-
+@dataclasses.dataclass(frozen=True, init=False)
 class All:
     """True when all of the filters are."""
+    predicates: tuple
 
     def __init__(self, *filters):
-        self.predicates = tuple(to_predicate(f) for f in filters)
+        object.__setattr__(self, "predicates", tuple(to_predicate(f) for f in filters))
 
     def __call__(self, path, x):
         return all(predicate(path, x) for predicate in self.predicates)
 
-    def __eq__(self, other):
-        return isinstance(other, All) and self.predicates == other.predicates
 
-    def __hash__(self):
-        return hash(self.predicates)
-
-    def __repr__(self):
-        return f"All({', '.join(map(repr, self.predicates))})"
-
+@dataclasses.dataclass(frozen=True)
 class Not:
     """True when the filter is not."""
-
-    def __init__(self, filter, /):
-        self.predicate = to_predicate(filter)
+    filter: object
 
     def __call__(self, path, x):
-        return not self.predicate(path, x)
+        return not to_predicate(self.filter)(path, x)
 
-    def __eq__(self, other):
-        return isinstance(other, Not) and self.predicate == other.predicate
-
-    def __hash__(self):
-        return hash(self.predicate)
-
-    def __repr__(self):
-        return f"Not({self.predicate!r})"
 
 @dataclasses.dataclass(frozen=True)
 class Everything:
     def __call__(self, path, x):
         return True
+
 
 @dataclasses.dataclass(frozen=True)
 class Nothing:

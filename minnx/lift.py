@@ -65,6 +65,7 @@ def split_arguments(args, *, graph, graph_updates):
     objects = []
     nodes = tuple(flat[i] for i in positions)
     graphdef, leaves = flatten(nodes, graph=graph, objects=objects, where="the transform")
+    graph_updates = graph and graph_updates  # tree mode never carries structure changes out
     plan = Plan(treedef, positions, graphdef, tuple(p for p, _ in leaves), graph, graph_updates)
     lifted = Lifted(plan, nodes, [leaf for _, leaf in leaves], objects)
     return pure_arguments(flat, lifted), lifted
@@ -93,17 +94,21 @@ def merge_arguments(pure_args, plan):
         flat[i] = roots[k]
     return plan.treedef.unflatten(flat), Inner(roots, built, values)
 
-class ValuesOnly(NamedTuple):
-    """What split_results found when no structure changed: which leaves got new values, and
-    which input object (GraphDef index) each graph node in the output is."""
+class Changes(NamedTuple):
+    """split_results' description when no structure changed: which input leaves got new values,
+    and for each graph node in the output the input it is (its GraphDef index), or None for a
+    new object, rebuilt outside from `out_graphdef`."""
     changed: tuple
     out_treedef: Any
     out_positions: tuple
     out_indexes: tuple
+    out_graphdef: GraphDef
+    out_paths: tuple
+
 
 class NewStructure(NamedTuple):
-    """What split_results found when structure changed (or new objects came out): the GraphDef
-    of (inputs, new outputs) and its paths; `reuse` maps its indexes to input indexes."""
+    """split_results' description when structure changed: the GraphDef of (inputs, new outputs)
+    and its paths; `reuse` maps its indexes to input indexes."""
     graphdef: GraphDef
     paths: tuple
     reuse: tuple
@@ -111,14 +116,6 @@ class NewStructure(NamedTuple):
     out_positions: tuple
     out_sources: tuple  # for each graph node in the output: ("input", index) or ("new", n)
 
-class SimpleOut(NamedTuple):
-    """What split_results found with graph_updates=False: which input leaves changed, and the
-    GraphDef of the graph nodes in the output (they are always new objects outside)."""
-    changed: tuple
-    out_treedef: Any
-    out_positions: tuple
-    out_graphdef: GraphDef
-    out_paths: tuple
 
 class StaticResult:
     """A pytree with no leaves: JAX carries `value` out of a transform as static data."""
@@ -132,102 +129,99 @@ class StaticResult:
     def __hash__(self):
         return hash(self.value)
 
+
 def _static_result_flatten(static):
     return (), static.value
+
 
 def _static_result_unflatten(value, children):
     return StaticResult(value)
 
+
 jax.tree_util.register_pytree_node(StaticResult, _static_result_flatten, _static_result_unflatten)
+
 
 def _per_argument(plan, paths, values):
     """The arguments' pytree with, at each graph node's place, the values whose path starts
-    there (`vmap` maps them on that argument's axis)."""
+    there (so `vmap` maps them on that argument's axis)."""
     flat = [None] * plan.treedef.num_leaves
     for k, i in enumerate(plan.positions):
         flat[i] = [v for path, v in zip(paths, values) if path[0] == k]
     return plan.treedef.unflatten(flat)
 
+
 def _from_argument(plan, updates):
-    """The inverse of _per_argument: the values in path order."""
     flat = plan.treedef.flatten_up_to(updates)
     return [value for i in plan.positions for value in flat[i]]
 
-def split_results(out, inner, plan, *, all_values=False):
-    """Step 2b: after the call, `(output, updates, static)`, all for JAX to carry out.
 
-    In `output` each graph node is replaced by the values of its leaves (none if it is one of
-    the inputs); `updates` follows the arguments' structure: at each graph node's place, the
-    new values of its leaves (only those that changed, unless `all_values`: every branch of
-    `cond` must return the same structure); `static` says how to put it all back."""
+def split_results(out, inner, plan, *, all_values=False):
+    """Step 2b: after the call, `(output, updates, static)` for JAX to carry out.
+
+    In `output` each graph node is replaced by its leaves' values (none if it is one of the
+    inputs); `updates` holds, at each graph node argument's place, the new values of its leaves
+    (those that changed, or all of them: every branch of `cond` must return the same structure);
+    `static` says how to put it all back."""
     out_flat, out_treedef = jax.tree.flatten(out, is_leaf=is_node_or_variable)
     out_positions = tuple(i for i, x in enumerate(out_flat) if is_node_or_variable(x))
-    if not plan.graph_updates:
-        return _simple_results(out_flat, out_treedef, out_positions, inner, plan, all_values)
     input_index = {id(obj): index for index, obj in inner.built.items()}
-    new_nodes = tuple(out_flat[i] for i in out_positions if id(out_flat[i]) not in input_index)
-    graphdef, leaves = flatten(inner.roots, graph=plan.graph, where="the transform")
-    values = [_value(leaf) for _, leaf in leaves]
-    changed_raw = any(not isinstance(leaf, Variable) and value is not inner.values[j]
-                      for j, ((_, leaf), value) in enumerate(zip(leaves, values)))
-    if graphdef != plan.graphdef or new_nodes or changed_raw:
-        return _new_structure_results(out_flat, out_treedef, out_positions, inner, plan, new_nodes)
+    if plan.graph_updates:
+        out_indexes = tuple(input_index.get(id(out_flat[i])) for i in out_positions)
+        graphdef, leaves = flatten(inner.roots, graph=plan.graph, where="the transform")
+        values = [_value(leaf) for _, leaf in leaves]
+        changed_raw = any(not isinstance(leaf, Variable) and value is not inner.values[j]
+                          for j, ((_, leaf), value) in enumerate(zip(leaves, values)))
+        if graphdef != plan.graphdef or None in out_indexes or changed_raw:
+            return _new_structure_results(out_flat, out_treedef, out_positions, inner, plan)
+    else:  # only Variable values come out; what else changed stays inside
+        out_indexes = (None,) * len(out_positions)
+        values = [inner.values[j] if d is None else _value(inner.built[d.index])
+                  for j, d in enumerate(_leaf_defs(plan.graphdef))]
+    new_nodes = tuple(out_flat[i] for i, index in zip(out_positions, out_indexes) if index is None)
+    out_graphdef, out_leaves = flatten(new_nodes, graph=plan.graph, where="the transform")
+    for path, leaf in out_leaves:
+        if id(leaf) in input_index:
+            raise ValueError(
+                f"Duplicate {type(leaf).__name__}: the function returned a Variable it was given. "
+                "With graph_updates=False (and in tree mode) a transform does not support Variable "
+                "aliasing between inputs and outputs: return new values, or pass graph=True, "
+                "graph_updates=True.")
+    for n, i in enumerate(i for i, index in zip(out_positions, out_indexes) if index is None):
+        out_flat[i] = [_value(leaf) for path, leaf in out_leaves if path[0] == n]
+    for i, index in zip(out_positions, out_indexes):
+        if index is not None:
+            out_flat[i] = []
     changed = tuple(j for j, v in enumerate(values) if all_values or v is not inner.values[j])
-    out_indexes = tuple(input_index[id(out_flat[i])] for i in out_positions)
-    for i in out_positions:
-        out_flat[i] = []
-    static = ValuesOnly(changed, out_treedef, out_positions, out_indexes)
     updates = _per_argument(plan, [plan.paths[j] for j in changed], [values[j] for j in changed])
+    static = Changes(changed, out_treedef, out_positions, out_indexes, out_graphdef,
+                     tuple(p for p, _ in out_leaves))
     return out_treedef.unflatten(out_flat), updates, StaticResult(static)
 
-def _new_structure_results(out_flat, out_treedef, out_positions, inner, plan, new_nodes):
+
+def _new_structure_results(out_flat, out_treedef, out_positions, inner, plan):
+    input_index = {id(obj): index for index, obj in inner.built.items()}
+    new_nodes = tuple(out_flat[i] for i in out_positions if id(out_flat[i]) not in input_index)
     objects = []
     graphdef, leaves = flatten((inner.roots, new_nodes), graph=plan.graph, objects=objects,
                                where="the transform")
     paths = tuple(p for p, _ in leaves)
     values = [_value(leaf) for _, leaf in leaves]
-    input_index = {id(obj): index for index, obj in inner.built.items()}
     out_sources = []
-    new_count = 0
     for i in out_positions:
         if id(out_flat[i]) in input_index:
             out_sources.append(("input", input_index[id(out_flat[i])]))
             out_flat[i] = []
         else:
-            out_sources.append(("new", new_count))
-            out_flat[i] = [v for path, v in zip(paths, values) if path[:2] == (1, new_count)]
-            new_count += 1
+            n = sum(kind == "new" for kind, _ in out_sources)
+            out_sources.append(("new", n))
+            out_flat[i] = [v for path, v in zip(paths, values) if path[:2] == (1, n)]
     reuse = tuple((index, input_index[id(obj)]) for index, obj in enumerate(objects)
                   if id(obj) in input_index)
     static = NewStructure(graphdef, paths, reuse, out_treedef, out_positions, tuple(out_sources))
-    input_paths = [path[1:] for path in paths if path[0] == 0]
-    input_values = [v for path, v in zip(paths, values) if path[0] == 0]
-    updates = _per_argument(plan, input_paths, input_values)
+    inputs = [(path[1:], v) for path, v in zip(paths, values) if path[0] == 0]
+    updates = _per_argument(plan, [p for p, _ in inputs], [v for _, v in inputs])
     return out_treedef.unflatten(out_flat), updates, StaticResult(static)
 
-def _simple_results(out_flat, out_treedef, out_positions, inner, plan, all_values):
-    """graph_updates=False: only the input Variables' values come out; structure changes stay
-    inside, and the output may not hold an input Variable (it would be two objects outside)."""
-    inputs = {id(v) for v in inner.built.values() if isinstance(v, Variable)}
-    out_nodes = tuple(out_flat[i] for i in out_positions)
-    graphdef, leaves = flatten(out_nodes, graph=plan.graph, where="the transform")
-    for path, leaf in leaves:
-        if id(leaf) in inputs:
-            raise ValueError(
-                f"Duplicate {type(leaf).__name__}: the function returned a Variable it was given "
-                f"(at output path {'/'.join(map(str, path[1:]))}). With graph_updates=False (and in "
-                "tree mode) a transform does not support Variable aliasing between inputs and "
-                "outputs: return new values, or pass graph=True, graph_updates=True.")
-    values = []  # the input leaves now: Variables read from the fresh objects, raw values unchanged
-    for j, d in enumerate(_leaf_defs(plan.graphdef)):
-        values.append(inner.values[j] if d is None else _value(inner.built[d.index]))
-    changed = tuple(j for j, v in enumerate(values) if all_values or v is not inner.values[j])
-    out_paths = tuple(p for p, _ in leaves)
-    for n, i in enumerate(out_positions):
-        out_flat[i] = [_value(leaf) for path, leaf in leaves if path[0] == n]
-    static = SimpleOut(changed, out_treedef, out_positions, graphdef, out_paths)
-    updates = _per_argument(plan, [plan.paths[j] for j in changed], [values[j] for j in changed])
-    return out_treedef.unflatten(out_flat), updates, StaticResult(static)
 
 def _leaf_defs(graphdef):
     """One entry per State leaf, in path order: its VariableDef, or None for a raw value."""
@@ -248,6 +242,7 @@ def _leaf_defs(graphdef):
     walk(graphdef.root)
     return found
 
+
 def write_leaf(lifted, j, value):
     """Write a new value into the caller's leaf j: a Variable in place, a raw value (an array
     attribute, an array in a `minnx.data` dict) into its parent."""
@@ -258,6 +253,7 @@ def write_leaf(lifted, j, value):
         path = lifted.plan.paths[j]
         update(lifted.nodes[path[0]], State.from_flat_path([(path[1:], value)]))
 
+
 def update_arguments(result, lifted, *, write=True):
     """Step 3: write the changes into the caller's objects (unless `write` is False, for
     eval_shape), and return the output with the graph nodes put back."""
@@ -265,24 +261,19 @@ def update_arguments(result, lifted, *, write=True):
     static = static.value
     out_flat = static.out_treedef.flatten_up_to(out_pure)
     update_values = _from_argument(lifted.plan, updates)
-    if isinstance(static, (ValuesOnly, SimpleOut)) and write:
-        for j, value in zip(static.changed, update_values):
-            write_leaf(lifted, j, value)
-    if isinstance(static, ValuesOnly):
+    if isinstance(static, Changes):
+        if write:
+            for j, value in zip(static.changed, update_values):
+                write_leaf(lifted, j, value)
+        new_values = [v for i, index in zip(static.out_positions, static.out_indexes)
+                      if index is None for v in out_flat[i]]
+        new_nodes = iter(unflatten(static.out_graphdef, dict(zip(static.out_paths, new_values))))
         for i, index in zip(static.out_positions, static.out_indexes):
-            out_flat[i] = lifted.objects[index]
-        return static.out_treedef.unflatten(out_flat)
-    if isinstance(static, SimpleOut):
-        out_values = [v for i in static.out_positions for v in out_flat[i]]
-        nodes = unflatten(static.out_graphdef, dict(zip(static.out_paths, out_values)))
-        for i, node in zip(static.out_positions, nodes):
-            out_flat[i] = node
+            out_flat[i] = next(new_nodes) if index is None else lifted.objects[index]
         return static.out_treedef.unflatten(out_flat)
     new_values = [v for i, (kind, _) in zip(static.out_positions, static.out_sources)
                   if kind == "new" for v in out_flat[i]]
-    reuse = {}
-    if write:
-        reuse = {new: lifted.objects[old] for new, old in static.reuse}
+    reuse = {new: lifted.objects[old] for new, old in static.reuse} if write else {}
     leaves = dict(zip(static.paths, update_values + new_values))
     roots, new_nodes = unflatten(static.graphdef, leaves, reuse=reuse)
     for i, (kind, n) in zip(static.out_positions, static.out_sources):
