@@ -11,7 +11,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import optax
 from flax import nnx as flax_nnx
 

@@ -55,7 +55,8 @@ class grading:
         if isinstance(error, NotImplementedError):
             message = "not answered yet: write the part that raises NotImplementedError above."
         else:
-            message = f"your code raised {error_type.__name__}: {_first_line(error)}\n   hint: {self.hint}"
+            message = (f"your code raised {error_type.__name__}: {_first_line(error)}\n"
+                       f"   hint: {self.hint}")
         print("❌ " + message)
         if strict():
             raise CheckFailed(message) from error

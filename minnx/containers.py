@@ -9,6 +9,7 @@ from collections.abc import MutableMapping, MutableSequence
 
 from .module import Module
 
+
 class List(Module, MutableSequence):
     """A list that is part of the graph: `self.layers = minnx.List([Linear(...), ...])`."""
 

@@ -4,17 +4,19 @@
 Variable type, e.g. `MLP( # Param: 165 (660 B), BatchStat: 32 (128 B), Total: ...`, and each
 array is summarised as in the slides (dtype, shape, mean, standard deviation, range).
 """
+try:
+    import IPython
+    import treescope
+except ImportError:  # outside a notebook environment: print instead
+    IPython = treescope = None
+
 
 def display(*nodes):
-    """Show nodes: an interactive treescope view in a notebook when treescope is installed,
-    else the text tree that `print` gives."""
-    show = print
-    try:
-        import IPython
-        import treescope
-        if "IPKernelApp" in IPython.get_ipython().config:
-            show = treescope.display
-    except Exception:  # no IPython, no treescope, or not in a notebook kernel
-        show = print
+    """Show nodes: treescope's interactive view in a notebook kernel, else `print`'s text tree."""
+    shell = IPython.get_ipython() if IPython else None
+    in_kernel = shell is not None and "IPKernelApp" in shell.config
     for node in nodes:
-        show(node)
+        if in_kernel and treescope is not None:
+            treescope.display(node)
+        else:
+            print(node)

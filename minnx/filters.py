@@ -12,7 +12,6 @@ import dataclasses
 class FilterError(TypeError, ValueError):
     """An argument that is not a filter (TypeError; flax's own message fails as a ValueError)."""
 
-
 def to_predicate(filter):
     """Any filter form -> a function `(path, value) -> bool`."""
     if isinstance(filter, str):
@@ -33,7 +32,6 @@ def to_predicate(filter):
         "tuple of filters, minnx.All/Any/Not/PathContains/OfType/WithTag, or a function "
         "(path, value) -> bool.")
 
-
 def filters_to_predicates(filters):
     """Several filters, as split takes them; `...` (or True) may only come last."""
     for i, f in enumerate(filters):
@@ -44,7 +42,6 @@ def filters_to_predicates(filters):
                              "receive nothing. Move it to the end.")
     return tuple(to_predicate(f) for f in filters)
 
-
 @dataclasses.dataclass(frozen=True)
 class OfType:
     """Variables (or nodes) of this type or a subclass."""
@@ -53,7 +50,6 @@ class OfType:
     def __call__(self, path, x):
         return isinstance(x, self.type)
 
-
 @dataclasses.dataclass(frozen=True)
 class WithTag:
     """Values whose `tag` attribute equals `tag` (an RngStream's name, say)."""
@@ -61,7 +57,6 @@ class WithTag:
 
     def __call__(self, path, x):
         return hasattr(x, "tag") and x.tag == self.tag
-
 
 @dataclasses.dataclass(frozen=True)
 class PathContains:
@@ -74,7 +69,6 @@ class PathContains:
             return self.key in path
         return any(str(self.key) in str(part) for part in path)
 
-
 @dataclasses.dataclass(frozen=True, init=False)
 class Any:
     """True when any of the filters is."""
@@ -85,7 +79,6 @@ class Any:
 
     def __call__(self, path, x):
         return any(predicate(path, x) for predicate in self.predicates)
-
 
 @dataclasses.dataclass(frozen=True, init=False)
 class All:
@@ -98,7 +91,6 @@ class All:
     def __call__(self, path, x):
         return all(predicate(path, x) for predicate in self.predicates)
 
-
 @dataclasses.dataclass(frozen=True)
 class Not:
     """True when the filter is not."""
@@ -107,12 +99,10 @@ class Not:
     def __call__(self, path, x):
         return not to_predicate(self.filter)(path, x)
 
-
 @dataclasses.dataclass(frozen=True)
 class Everything:
     def __call__(self, path, x):
         return True
-
 
 @dataclasses.dataclass(frozen=True)
 class Nothing:

@@ -19,6 +19,7 @@ from .objects import Pytree, _static_holds_data_error, has_data
 from .state import State, group_by_filters, one_or_tuple, path_text
 from .variables import Variable
 
+
 # -- the GraphDef: a tree of these named tuples (immutable and hashable) ----------------------
 class NodeDef(NamedTuple):  # an object: its class, visit number and attributes' definitions
     type: type
@@ -335,9 +336,9 @@ def update(node, state, /, *states):
         for key in path[:-1]:
             parent = _child(parent, key)
             if parent is None:
-                raise ValueError(f"minnx.update: the model has nothing at {path_text(path[:-1])} to "
-                                 f"write {path_text(path)} into; was the state split from another "
-                                 "model?")
+                raise ValueError(f"minnx.update: the model has nothing at {path_text(path[:-1])} "
+                                 f"to write {path_text(path)} into; was the state split from "
+                                 "another model?")
         target = _child(parent, path[-1])
         if not isinstance(target, Variable) and not isinstance(parent, (Pytree, dict, list)):
             raise ValueError(f"minnx.update: cannot write {path_text(path)}: its parent is a "

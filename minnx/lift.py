@@ -23,10 +23,20 @@ from typing import Any, NamedTuple
 
 import jax
 
-from .graph import (GraphDef, LeafDef, NodeDef, PytreeDef, VariableDef, flatten,
-                    is_node_or_variable, unflatten, update)
+from .graph import (
+    GraphDef,
+    LeafDef,
+    NodeDef,
+    PytreeDef,
+    VariableDef,
+    flatten,
+    is_node_or_variable,
+    unflatten,
+    update,
+)
 from .state import State
 from .variables import Variable
+
 
 class Plan:
     """The static part of split arguments. Hashable (the hash is computed once), so a jitted
@@ -105,7 +115,6 @@ class Changes(NamedTuple):
     out_graphdef: GraphDef
     out_paths: tuple
 
-
 class NewStructure(NamedTuple):
     """split_results' description when structure changed: the GraphDef of (inputs, new outputs)
     and its paths; `reuse` maps its indexes to input indexes."""
@@ -115,7 +124,6 @@ class NewStructure(NamedTuple):
     out_treedef: Any
     out_positions: tuple
     out_sources: tuple  # for each graph node in the output: ("input", index) or ("new", n)
-
 
 class StaticResult:
     """A pytree with no leaves: JAX carries `value` out of a transform as static data."""
@@ -129,17 +137,13 @@ class StaticResult:
     def __hash__(self):
         return hash(self.value)
 
-
 def _static_result_flatten(static):
     return (), static.value
-
 
 def _static_result_unflatten(value, children):
     return StaticResult(value)
 
-
 jax.tree_util.register_pytree_node(StaticResult, _static_result_flatten, _static_result_unflatten)
-
 
 def _per_argument(plan, paths, values):
     """The arguments' pytree with, at each graph node's place, the values whose path starts
@@ -149,11 +153,9 @@ def _per_argument(plan, paths, values):
         flat[i] = [v for path, v in zip(paths, values) if path[0] == k]
     return plan.treedef.unflatten(flat)
 
-
 def _from_argument(plan, updates):
     flat = plan.treedef.flatten_up_to(updates)
     return [value for i in plan.positions for value in flat[i]]
-
 
 def split_results(out, inner, plan, *, all_values=False):
     """Step 2b: after the call, `(output, updates, static)` for JAX to carry out.
@@ -197,7 +199,6 @@ def split_results(out, inner, plan, *, all_values=False):
                      tuple(p for p, _ in out_leaves))
     return out_treedef.unflatten(out_flat), updates, StaticResult(static)
 
-
 def _new_structure_results(out_flat, out_treedef, out_positions, inner, plan):
     input_index = {id(obj): index for index, obj in inner.built.items()}
     new_nodes = tuple(out_flat[i] for i in out_positions if id(out_flat[i]) not in input_index)
@@ -222,7 +223,6 @@ def _new_structure_results(out_flat, out_treedef, out_positions, inner, plan):
     updates = _per_argument(plan, [p for p, _ in inputs], [v for _, v in inputs])
     return out_treedef.unflatten(out_flat), updates, StaticResult(static)
 
-
 def _leaf_defs(graphdef):
     """One entry per State leaf, in path order: its VariableDef, or None for a raw value."""
     found = []
@@ -242,7 +242,6 @@ def _leaf_defs(graphdef):
     walk(graphdef.root)
     return found
 
-
 def write_leaf(lifted, j, value):
     """Write a new value into the caller's leaf j: a Variable in place, a raw value (an array
     attribute, an array in a `minnx.data` dict) into its parent."""
@@ -252,7 +251,6 @@ def write_leaf(lifted, j, value):
     else:
         path = lifted.plan.paths[j]
         update(lifted.nodes[path[0]], State.from_flat_path([(path[1:], value)]))
-
 
 def update_arguments(result, lifted, *, write=True):
     """Step 3: write the changes into the caller's objects (unless `write` is False, for

@@ -14,6 +14,7 @@ import numpy as np
 from .objects import Pytree
 from .variables import Variable
 
+
 class MetricState(Variable):
     """The running totals a Metric keeps."""
 

@@ -1,15 +1,13 @@
 """Objects: the base class of everything NNX keeps state in (Modules, Rngs, Optimizer, ...).
 
-Three ideas, the rules flax 0.12 follows:
-1. *Each attribute is data or static.* Data is state: Variables, arrays, other Objects, and
-   anything assigned with `minnx.data(...)`. Static is configuration: ints, strings, functions.
-   The first assignment decides, and the status sticks to the attribute's name: an array later
-   assigned to a static attribute is refused, as is a plain list of layers or arrays (use
-   `minnx.List`, or `minnx.data([...])`). `minnx.static(...)` marks static explicitly.
+1. *Each attribute is data or static*, as in flax 0.12. Data is state: Variables, arrays, other
+   Objects, anything assigned as `minnx.data(...)`. Static is configuration: ints, strings,
+   functions. The first assignment decides and the status sticks to the name: an array later
+   assigned to a static attribute is refused, as is a plain list of layers or arrays.
 2. *Objects are JAX pytrees* (unless the class says `pytree=False`): data attributes are the
    children, static ones are aux data. So `jax.tree.map(f, model)` works.
-3. *The graph protocol*: `graph.py` walks Objects through `_graph_items`, `_graph_set` and
-   `_graph_new` only, so containers (List, Dict) can store their items their own way.
+3. *The graph protocol*: `graph.py` walks Objects only through `_graph_items`, `_graph_set` and
+   `_graph_new`, so containers (List, Dict) can keep their items their own way.
 """
 import abc
 import dataclasses
@@ -17,18 +15,24 @@ import dataclasses
 import jax
 import numpy as np
 
-from .variables import (RngState, TraceContextError, Variable, _transform_depth, array_summary,
-                        has_tracer, note_structure_change)
+from .variables import (
+    RngState,
+    TraceContextError,
+    Variable,
+    _transform_depth,
+    array_summary,
+    has_tracer,
+    note_structure_change,
+)
 
 _DATA_TYPES = set()  # types registered with register_data_type
 
 def data(value=dataclasses.MISSING, /, **field_options):
-    """Mark a value as data (state) when assigning it: `self.layers = minnx.data([...])`.
-    Without a value it is a dataclass field: `x: jax.Array = minnx.data()`."""
+    """Mark a value as data: `self.layers = minnx.data([...])`; or a field: `x = minnx.data()`."""
     return _marked(value, is_static=False, field_options=field_options)
 
 def static(value=dataclasses.MISSING, /, **field_options):
-    """Mark a value as static (configuration) when assigning it: `self.shape = minnx.static(s)`."""
+    """Mark a value as static (configuration): `self.shape = minnx.static(shape)`."""
     return _marked(value, is_static=True, field_options=field_options)
 
 def _marked(value, is_static, field_options):
@@ -39,23 +43,21 @@ def _marked(value, is_static, field_options):
     metadata["static"] = is_static
     return dataclasses.field(**field_options, metadata=metadata)
 
-def _marker(value):
-    """(is it a data/static marker, is_data, the value inside)."""
+def _marker(value):  # (is it a data/static marker, is_data, the value inside)
     if isinstance(value, dataclasses.Field) and "nnx_value" in value.metadata:
         return True, not value.metadata["static"], value.metadata["nnx_value"]
     return False, None, value
 
-def register_data_type(type_):
-    """Make values of `type_` data wherever they are assigned, like arrays."""
+def register_data_type(type_):  # values of `type_` are data wherever assigned, like arrays
     _DATA_TYPES.add(type_)
     return type_
 
-def is_data(value) -> bool:
-    """Arrays, Variables, Objects and registered types are data."""
-    return isinstance(value, (jax.Array, np.ndarray, Variable, Pytree)) or type(value) in _DATA_TYPES
+def is_data(value):  # arrays, Variables, Objects and registered types
+    if isinstance(value, (jax.Array, np.ndarray, Variable, Pytree)):
+        return True
+    return type(value) in _DATA_TYPES
 
-def has_data(value) -> bool:
-    """True if `value` is data or a pytree (a list, a dict, ...) holding some."""
+def has_data(value):  # data, or a pytree (a list, a dict, ...) holding some
     leaves = jax.tree.leaves(value, is_leaf=is_data)
     return any(is_data(leaf) for leaf in leaves)
 
@@ -66,8 +68,8 @@ def dataclass(cls=None, /, **options):
     return dataclasses.dataclass(cls, repr=False, **options)
 
 class ObjectMeta(abc.ABCMeta):
-    """After `__init__`, check that no static attribute holds data, and remember whether the
-    object was made outside every transform (see variables.py)."""
+    """After `__init__`, check no static attribute holds data (a list filled by `append`), and
+    remember whether the object was made outside every transform (see variables.py)."""
 
     def __call__(cls, *args, **kwargs):
         obj = super().__call__(*args, **kwargs)
@@ -78,9 +80,7 @@ class ObjectMeta(abc.ABCMeta):
         object.__setattr__(obj, "_object__outside_trace", outside)
         return obj
 
-def _holds_traced_values(obj):
-    """True if the object was evidently built inside a JAX trace: one of its Variables holds a
-    traced value, or one of its sub-objects was built inside a trace."""
+def _holds_traced_values(obj):  # evidently built inside a JAX trace
     for _, value in obj._graph_items():
         if isinstance(value, Variable) and has_tracer(value.get_raw_value()):
             return True
@@ -137,8 +137,7 @@ class Pytree(metaclass=ObjectMeta):
         note_structure_change(self)
         object.__delattr__(self, name)
 
-    def _data_status(self):
-        """This object's `name -> is data` map (made from the class's on first use)."""
+    def _data_status(self):  # this object's `name -> is data` map, from the class's at first
         if "_object__nodes" not in self.__dict__:
             object.__setattr__(self, "_object__nodes", dict(self._object__class_nodes))
         return self.__dict__["_object__nodes"]
@@ -149,24 +148,20 @@ class Pytree(metaclass=ObjectMeta):
         return has_data(value)  # `pytree=False` classes decide by the value
 
     # -- the graph protocol ----------------------------------------------------------------------
-    def _graph_items(self):
-        """`(name, value)` for every attribute, sorted by name (the order split walks)."""
+    def _graph_items(self):  # `(name, value)` for every attribute, sorted: the order split walks
         return sorted((k, v) for k, v in vars(self).items() if not k.startswith("_object__"))
 
-    def _graph_set(self, name, value, is_data_attribute=True):
-        """Set an attribute while rebuilding an object (no rules: the GraphDef was checked)."""
+    def _graph_set(self, name, value, is_data_attribute=True):  # rebuilding: no rules to check
         if self._object__is_pytree:
             self._data_status()[name] = is_data_attribute
         note_structure_change(self)
         object.__setattr__(self, name, value)
 
     @classmethod
-    def _graph_new(cls):
-        """An empty object of this class, filled by `_graph_set` (how merge rebuilds it)."""
+    def _graph_new(cls):  # an empty object, filled by `_graph_set` (how merge rebuilds one)
         return object.__new__(cls)
 
-    def _repr_items(self):
-        """Attributes in the order __init__ set them (as flax prints them)."""
+    def _repr_items(self):  # attributes in the order __init__ set them, as flax prints them
         return [(k, v) for k, v in vars(self).items() if not k.startswith("_object__")]
 
     def __repr__(self):
@@ -220,8 +215,7 @@ def _unflatten(cls):
     return unflatten
 
 # -- repr: a Module printed as a tree, with its Variables counted by type ---------------------
-def iter_nodes_and_variables(x, seen):
-    """Every Object and Variable reachable through data, each once (`seen` holds their ids)."""
+def iter_nodes_and_variables(x, seen):  # every Object and Variable reachable, each once
     if isinstance(x, (Pytree, Variable)):
         if id(x) in seen:
             return
@@ -237,8 +231,7 @@ def iter_nodes_and_variables(x, seen):
     for child in children:
         yield from iter_nodes_and_variables(child, seen)
 
-def count_variables(node):
-    """`{'Param': (numbers, bytes), ...}` for every Variable under `node`, each counted once."""
+def count_variables(node):  # `{'Param': (numbers, bytes), ...}`, each Variable once
     counts = {}
     for x in iter_nodes_and_variables(node, set()):
         if not isinstance(x, Variable):
@@ -279,8 +272,7 @@ def _value_repr(x):
         return f"<{type(x).__name__} {x.__name__}>"
     return repr(x)
 
-def object_repr(obj):
-    """The text tree `print(model)` shows; a shared sub-object is printed once."""
+def object_repr(obj):  # the text tree `print(model)` shows; a shared object is printed once
     seen = set()
 
     def show(x, indent):

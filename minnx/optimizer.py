@@ -9,10 +9,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .graph import state, update as update_graph
+from .graph import state
+from .graph import update as update_graph
 from .objects import Pytree, data
 from .state import as_pure
 from .variables import Variable
+
 
 class OptState(Variable):
     """Optimizer state (the step counter, and the base of the two below)."""
@@ -34,7 +36,7 @@ def to_opt_state(tree):
 _MISSING = object()
 
 class Optimizer(Pytree):
-    """`Optimizer(model, optax.adamw(1e-3), wrt=minnx.Param)`; then `optimizer.update(model, grads)`."""
+    """`Optimizer(model, optax.adamw(1e-3), wrt=minnx.Param)`, then `.update(model, grads)`."""
 
     def __init__(self, model, tx: optax.GradientTransformation, *, wrt=_MISSING, graph=None):
         if wrt is _MISSING:

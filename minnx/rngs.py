@@ -17,6 +17,7 @@ from .graph import iter_graph
 from .objects import Pytree
 from .variables import RngCount, RngKey
 
+
 def _as_key(key):
     """An int seed, a typed key, or a legacy uint32 key -> a typed key."""
     if isinstance(key, int):
@@ -145,7 +146,7 @@ class Rngs(_RandomMethods, Pytree):
         return Rngs(**streams)
 
     def split(self, k):
-        """New Rngs whose streams hold `k` keys each (or per filter: `{'dropout': 4, ...: None}`)."""
+        """New Rngs whose streams hold `k` keys each (or per filter: `{'dropout': 4}`)."""
         return self._new_streams(k, RngStream.split)
 
     def broadcast(self, k):
@@ -183,7 +184,8 @@ def reseed(node, /, *, graph=None, policy="scalars_only", **stream_keys):
     elif policy == "match_shape":
         policy = _match_shape
     elif not callable(policy):
-        raise ValueError(f'policy must be "scalars_only", "match_shape" or a callable, got {policy!r}')
+        raise ValueError(f'policy must be "scalars_only", "match_shape" or a callable, got '
+                         f'{policy!r}')
     rngs = Rngs(**stream_keys)
     for path, stream in _streams(node, graph=graph):
         if stream.key.tag in stream_keys:
@@ -238,11 +240,11 @@ def _split(node, splits, only, squeeze, graph, shown_from):
     for path, stream in _streams(node, only, graph):
         if stream.key.shape != ():
             raise ValueError(
-                f"split_rngs: the stream at {'/'.join(map(str, path[shown_from:])) or 'the top'} already "
-                f"holds keys of shape {stream.key.shape}: it was split before (a layer created under "
-                "split_rngs + vmap keeps one key per layer). vmap or scan over that layer already "
-                "gives each step its own key, so leave out this split_rngs (flax fails here too, "
-                "inside jax.random.fold_in).")
+                f"split_rngs: the stream at {'/'.join(map(str, path[shown_from:])) or 'the top'} "
+                f"already holds keys of shape {stream.key.shape}: it was split before (a layer "
+                "made under split_rngs + vmap keeps one key per layer). vmap or scan over that "
+                "layer already gives each step its own key, so leave out this split_rngs (flax "
+                "fails here too, inside jax.random.fold_in).")
         key = jax.random.split(stream(), splits)
         backups.append((stream, stream.key[...], stream.count[...]))
         if squeeze:

@@ -12,6 +12,7 @@ import jax
 from .filters import filters_to_predicates, to_predicate
 from .variables import Variable, array_summary
 
+
 def sort_key(key):
     """Keys sort ints first, then the rest as text: the order split walks a node's children."""
     if isinstance(key, int):
@@ -98,7 +99,7 @@ def _nested_repr(node, indent):
         return array_summary(node)
     if not node:
         return "{}"
-    lines = [f"{indent}  {key!r}: {_nested_repr(value, indent + '  ')}" for key, value in node.items()]
+    lines = [f"{indent}  {k!r}: {_nested_repr(v, indent + '  ')}" for k, v in node.items()]
     return "{\n" + ",\n".join(lines) + f"\n{indent}}}"
 
 def _flatten_state(state):

@@ -21,8 +21,8 @@ from .lift import merge_arguments, split_arguments, split_results, update_argume
 from .objects import Pytree
 from .variables import Param, Variable, traced_by_minnx
 
-def _decorator(transform, f, **options):
-    """Lets every transform be used as `@t`, `@t(...)` and `t(f, ...)`."""
+
+def _decorator(transform, f, **options):  # `@t`, `@t(...)` and `t(f, ...)` all work
     if f is None:
         return functools.partial(transform, **options)
     return transform(f, **options)
@@ -44,16 +44,13 @@ def _split(args, graph, graph_updates):
                            graph_updates=graph_updates_mode(graph_updates))
 
 _TRACE_HINT = (
-    "minnx hint: inside a transformed function the arguments are tracers: JAX knows their shape "
-    "and dtype, not their values, so Python `if`, `while`, `int()` or `bool()` on them cannot run. "
-    "Use `jnp.where`, `minnx.cond` / `jax.lax.cond` or `minnx.while_loop`, or make the argument "
-    "static (`static_argnums=` in jit) if it is a Python setting.")
+    "minnx hint: inside a transformed function the arguments are tracers (shape and dtype, no "
+    "values), so Python `if`, `while`, `int()` or `bool()` on them cannot run. Use `jnp.where`, "
+    "`minnx.cond` or `minnx.while_loop`, or make a Python setting static (`static_argnums=`).")
 _TRACE_ERRORS = (jax.errors.TracerBoolConversionError, jax.errors.ConcretizationTypeError,
                  jax.errors.TracerIntegerConversionError)
 
-# -- jit -------------------------------------------------------------------------------------
-class CallPlan(NamedTuple):
-    """jit's static argument: the arguments' Plan, and the values of static arguments."""
+class CallPlan(NamedTuple):  # jit's static argument: the Plan, and the static arguments
     plan: Any
     static_args: tuple
     static_kwargs: tuple
@@ -87,8 +84,7 @@ class JitWrapped:
         self.walk_cache = WalkCache()  # the repeat-call fast path: see fastpath.py
 
     @traced_by_minnx
-    def _pure_call(self, call_plan, *pure_args, **pure_kwargs):
-        """What jax.jit traces: merge, call, split."""
+    def _pure_call(self, call_plan, *pure_args, **pure_kwargs):  # what jax.jit traces
         (args, kwargs), inner = merge_arguments((pure_args, pure_kwargs), call_plan.plan)
         args = list(args)
         for i, value in call_plan.static_args:
@@ -127,7 +123,6 @@ def jit(fun=None, **options):
     Takes jax.jit's options and graph=/graph_updates=."""
     return _decorator(JitWrapped, fun, **options)
 
-# -- grad and value_and_grad -------------------------------------------------------------------
 class DiffState(NamedTuple):
     """Differentiate argument `argnum` with respect to the Variables `filter` selects."""
     argnum: int
@@ -182,14 +177,13 @@ def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, gr
     return wrapper
 
 def _differentiable(arg, filter, graph):
-    """What JAX differentiates: each graph node as the State of the Variables `filter` selects
-    (JAX copies them); bare Variables and arrays as they are."""
+    """What JAX differentiates: a graph node as the State of the Variables `filter` selects;
+    bare Variables and arrays as they are."""
     def part(x):
         return state(x, filter, graph=graph) if isinstance(x, Pytree) else x
     return jax.tree.map(part, arg, is_leaf=is_node_or_variable)
 
-def _with_values(arg, diff):
-    """Inside: put the differentiated values (tracers) into the rebuilt argument."""
+def _with_values(arg, diff):  # inside: the differentiated values into the rebuilt argument
     def put(x, d):
         if isinstance(x, Variable):
             x.set_raw_value(d.get_raw_value())
@@ -200,8 +194,7 @@ def _with_values(arg, diff):
         return x
     return jax.tree.map(put, arg, diff, is_leaf=is_node_or_variable)
 
-def _like(arg, grads, graph):
-    """The gradient State rebuilt into objects shaped like the argument (graph_updates=False)."""
+def _like(arg, grads, graph):  # the gradient as objects of the argument's type
     def rebuild(x, g):
         return merge(flatten(x, graph=graph)[0], g, copy=True) if is_node_or_variable(x) else g
     return jax.tree.map(rebuild, arg, grads, is_leaf=is_node_or_variable)
@@ -221,9 +214,9 @@ def value_and_grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow
                       allow_int=allow_int, reduce_axes=reduce_axes, graph=graph,
                       graph_updates=graph_updates, with_value=True)
 
-# -- transforms of one inner function: vmap, remat, eval_shape, switch, cond ---------------------
 def _call_transformed(jax_transform, f, args, graph, graph_updates, *, write=True):
-    """Split `args`, run `jax_transform(inner)` on them, update the caller's objects."""
+    """Split `args`, run `jax_transform(inner)` on them, update the caller's objects (unless
+    `write` is False, for eval_shape)."""
     pure, lifted = _split(args, graph, graph_updates)
 
     @functools.wraps(f)  # JAX's messages then name the learner's arguments
@@ -307,12 +300,10 @@ def cond(pred, true_fun, false_fun, *operands, graph=None, graph_updates=None):
     return switch(jnp.asarray(pred, jnp.int32), (false_fun, true_fun), *operands, graph=graph,
                   graph_updates=graph_updates)
 
-# -- loops: scan, fori_loop, while_loop -----------------------------------------------------------
 class Carry:
     """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
-def _values_after_step(inner, plan, where):
-    """The inner objects' values after a loop step, which may not change any structure."""
+def _values_after_step(inner, plan, where):  # a loop step may change values only
     graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
     if graphdef != plan.graphdef:
         raise ValueError(
@@ -321,8 +312,7 @@ def _values_after_step(inner, plan, where):
             "only (`v[...] = ...`): create attributes before the loop.")
     return [leaf.get_raw_value() if isinstance(leaf, Variable) else leaf for _, leaf in leaves]
 
-def _as_values(tree, inner, plan, values, where):
-    """`tree` with each graph node (one of the inputs) replaced by its leaves' `values`."""
+def _as_values(tree, inner, plan, values, where):  # each input node -> its leaves' `values`
     flat, treedef = jax.tree.flatten(tree, is_leaf=is_node_or_variable)
     roots = [id(root) for root in inner.roots]
     for i, x in enumerate(flat):
@@ -334,8 +324,7 @@ def _as_values(tree, inner, plan, values, where):
             flat[i] = [v for path, v in zip(plan.paths, values) if path[0] == k]
     return treedef.unflatten(flat)
 
-def _write_back(tree, like, lifted):
-    """Outside: the caller's tree `like`, its graph nodes updated from the values in `tree`."""
+def _write_back(tree, like, lifted):  # the caller's `like`, its nodes updated from `tree`
     flat, treedef = jax.tree.flatten(like, is_leaf=is_node_or_variable)
     for i, (x, values) in enumerate(zip(flat, treedef.flatten_up_to(tree))):
         if not is_node_or_variable(x):
@@ -433,8 +422,7 @@ def _scan_body(f, pure, axes, out_axes, plan):
         return new_carry, (ys, updates)
     return body
 
-def _outputs(out, out_axes):
-    """f's output (or out_axes itself) -> (carry, ys)."""
+def _outputs(out, out_axes):  # f's output (or out_axes itself) -> (carry, ys)
     if out_axes is Carry:
         return out, None
     if isinstance(out_axes, tuple) and out_axes and out_axes[0] is Carry:

@@ -16,10 +16,9 @@ MISSING = object()
 class TraceContextError(Exception):
     """A Variable or Object made outside a JAX transform was changed inside one."""
 
-# How many minnx transforms are tracing now. A Variable made inside one may hold traced values;
-# one made outside every transform must not receive a traced value: the tracer would leak out
-# when the transform returns. (minnx cannot see a plain `jax.grad` start, so a Variable made
-# inside one with a concrete value counts as outside.)
+# How many minnx transforms are tracing now. A Variable made outside every transform must not
+# receive a traced value: it would leak out when the transform returns. (minnx cannot see a plain
+# `jax.grad` start, so a Variable made inside one with a concrete value counts as outside.)
 _transform_depth = [0]
 
 def traced_by_minnx(fn):
@@ -33,8 +32,8 @@ def traced_by_minnx(fn):
             _transform_depth[0] -= 1
     return wrapper
 
-# Every structure change (an attribute set or deleted, Variable metadata changed) is counted
-# here and on the object itself. Only fastpath.py reads the counts.
+# Structure changes (an attribute set or deleted, metadata changed), counted here and on the
+# object itself. Only fastpath.py reads the counts.
 structure_changes = [0]
 
 def note_structure_change(obj):
@@ -105,12 +104,11 @@ class Variable:
         super().__init_subclass__(**kwargs)
         _register_pytree(cls)
 
-    def __class_getitem__(cls, item):  # `Param[jax.Array]` in type hints
+    def __class_getitem__(cls, item):  # `Param[jax.Array]` in a type hint
         return cls
 
     # -- the value -------------------------------------------------------------------------------
-    def get_raw_value(self):
-        """The stored value, bypassing any `get_value` override."""
+    def get_raw_value(self):  # the stored value, bypassing any `get_value` override
         return self._raw_value
 
     def set_raw_value(self, value):
@@ -148,12 +146,11 @@ class Variable:
             raise TraceContextError(
                 f"Cannot mutate {type(self).__name__} from a different trace level: it was made "
                 "outside the JAX transform that is running, so a traced value written into it "
-                "would leak out. Pass the Module (or Rngs) to the transform as an argument, and use "
-                "the NNX transform (minnx.jit, minnx.grad, ...) so its changes are carried out.")
+                "would leak out. Pass the Module (or Rngs) to the transform as an argument, and "
+                "use the NNX transform (minnx.jit, minnx.grad, ...) so its changes come out.")
 
     @property
-    def value(self):
-        """The older form of `v[...]` / `v.get_value()` (flax deprecates it)."""
+    def value(self):  # the older form of `v[...]` (flax deprecates it)
         return self.get_value()
 
     @value.setter
@@ -203,23 +200,18 @@ class Variable:
                             f"argument, got args={args}, kwargs={kwargs}")
         note_structure_change(self)
 
-    def has_metadata(self, name):
-        return name in self._var_metadata
-
     def del_metadata(self, name):
         del self._var_metadata[name]
         note_structure_change(self)
 
     # -- copies ----------------------------------------------------------------------------------
-    def copy(self, value=MISSING, **metadata):
-        """A new Variable of the same type: the same value and metadata unless given."""
+    def copy(self, value=MISSING, **metadata):  # the same type, value and metadata unless given
         new_value = self._raw_value if value is MISSING else value
         return self.from_metadata(new_value, {**self._var_metadata, **metadata})
 
     replace = copy
 
-    def update_from_state(self, other):
-        """Take `other`'s value, and its metadata where it differs (how `update` writes)."""
+    def update_from_state(self, other):  # how `update` writes: value, and changed metadata
         self.set_raw_value(other._raw_value)
         if other._var_metadata != self._var_metadata:
             object.__setattr__(self, "_var_metadata", dict(other._var_metadata))
@@ -255,43 +247,27 @@ class Variable:
     __mul__ = _operator("__mul__")
     __matmul__ = _operator("__matmul__")
     __truediv__ = _operator("__truediv__")
-    __floordiv__ = _operator("__floordiv__")
-    __mod__ = _operator("__mod__")
     __pow__ = _operator("__pow__")
-    __and__ = _operator("__and__")
-    __xor__ = _operator("__xor__")
-    __or__ = _operator("__or__")
     __radd__ = _operator("__radd__")
     __rsub__ = _operator("__rsub__")
     __rmul__ = _operator("__rmul__")
     __rmatmul__ = _operator("__rmatmul__")
     __rtruediv__ = _operator("__rtruediv__")
-    __rfloordiv__ = _operator("__rfloordiv__")
-    __rmod__ = _operator("__rmod__")
-    __rpow__ = _operator("__rpow__")
     __lt__ = _operator("__lt__")
     __le__ = _operator("__le__")
     __gt__ = _operator("__gt__")
     __ge__ = _operator("__ge__")
     __ne__ = _operator("__ne__")
     __neg__ = _operator("__neg__")
-    __pos__ = _operator("__pos__")
     __abs__ = _operator("__abs__")
-    __invert__ = _operator("__invert__")
     __int__ = _operator("__int__")
     __float__ = _operator("__float__")
-    __index__ = _operator("__index__")
     __iadd__ = _in_place_operator("+=")
     __isub__ = _in_place_operator("-=")
     __imul__ = _in_place_operator("*=")
     __imatmul__ = _in_place_operator("@=")
     __itruediv__ = _in_place_operator("/=")
-    __ifloordiv__ = _in_place_operator("//=")
-    __imod__ = _in_place_operator("%=")
     __ipow__ = _in_place_operator("**=")
-    __iand__ = _in_place_operator("&=")
-    __ixor__ = _in_place_operator("^=")
-    __ior__ = _in_place_operator("|=")
 
     def __repr__(self):
         metadata = "".join(f", {k}={v!r}" for k, v in self._var_metadata.items())

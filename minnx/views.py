@@ -32,7 +32,6 @@ def view(node, /, *, only=..., raise_if_not_found=True, graph=None, **settings):
                          "a setting of that name).")
     return copy
 
-
 def capture(fn, *var_types, init=None, method_outputs=None):
     """`capture(fn, Intermediate)(*args)` -> `(fn(*args), State of the values sown into
     Intermediate)`; `fn` is a Module, a bound method of one, or a function whose first argument

@@ -1,9 +1,9 @@
 """repr and display: the tree a learner prints, with parameter counts and bytes per Variable type."""
 import jax.numpy as jnp
-
-import minnx
 from oracle import LIBS
 from test_seeds_core import _mlp
+
+import minnx
 
 
 def _first_lines(make):

@@ -4,9 +4,9 @@ written for flax catches minnx's error; minnx's message is what the `match` pins
 import jax
 import jax.numpy as jnp
 import pytest
+from oracle import raise_both
 
 import minnx
-from oracle import raise_both
 
 
 def test_layer_without_rngs():

@@ -3,9 +3,9 @@ pop, clone, the State helpers, shared references and cycles, and every filter fo
 import jax
 import jax.numpy as jnp
 import pytest
+from oracle import LIBS, run_both
 
 import minnx
-from oracle import LIBS, run_both
 
 
 def _model(nnx):

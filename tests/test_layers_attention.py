@@ -5,11 +5,11 @@ import jax
 import jax.numpy as jnp
 import pytest
 from flax import nnx as flax_nnx
+from flax.nnx.nn.attention import dot_product_attention_weights as flax_weights
+from oracle import run_both
 
 import minnx
-from flax.nnx.nn.attention import dot_product_attention_weights as flax_weights
 from minnx.nn.attention import dot_product_attention_weights as minnx_weights
-from oracle import run_both
 
 X = jax.random.normal(jax.random.key(42), (2, 4, 8))          # [batch, length, features]
 KV = jax.random.normal(jax.random.key(7), (2, 6, 5))          # a longer, narrower memory

@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 from flax import nnx as flax_nnx
+from oracle import run_both
 
 import minnx
-from oracle import run_both
 
 
 def x_of(*shape, seed=1):

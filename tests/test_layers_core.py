@@ -3,7 +3,6 @@ parameters from the same seed, the same outputs in train and eval mode, dtypes i
 import jax
 import jax.numpy as jnp
 import pytest
-
 from oracle import run_both
 
 X = jax.random.normal(jax.random.key(42), (6, 5))

@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 from flax import nnx as flax_nnx
+from oracle import run_both
 
 import minnx
-from oracle import run_both
 
 X = jax.random.normal(jax.random.key(42), (2, 3, 4, 6)) * 3 + 1
 LOOSE = {"rtol": 2e-2, "atol": 2e-2}  # bfloat16
@@ -93,6 +93,7 @@ def test_norm_under_jit_and_grad():
 def test_compute_stats_over_devices_matches_flax():
     """`axis_name` averages the raw moments over devices before forming the variance, as flax does."""
     from flax.nnx.nn.normalization import _compute_stats
+
     from minnx.nn.normalization import compute_stats
     xs = jax.random.normal(jax.random.key(0), (4, 3, 5)) + jnp.arange(4.0)[:, None, None]
     for kw in [{}, {"use_fast_variance": False}, {"use_mean": False}]:

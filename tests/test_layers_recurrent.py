@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 from flax import nnx as flax_nnx
+from oracle import run_both
 
 import minnx
-from oracle import run_both
 
 X = jax.random.normal(jax.random.key(42), (2, 5, 3))  # (batch, time, features)
 LENGTHS = jnp.array([3, 5])

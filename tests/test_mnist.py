@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 import pytest
-
 from oracle import run_both
 
 NOTEBOOK = pathlib.Path(__file__).resolve().parent.parent / "notebooks" / "07_mnist_cnn.ipynb"

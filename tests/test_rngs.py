@@ -2,9 +2,9 @@
 import jax
 import jax.numpy as jnp
 import pytest
+from oracle import run_both
 
 import minnx
-from oracle import run_both
 
 
 def test_key_sequences():

@@ -7,7 +7,6 @@ in ../shared/seeds.
 import jax
 import jax.numpy as jnp
 import optax
-
 from oracle import run_both
 
 

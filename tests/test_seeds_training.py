@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import optax
 import pytest
-
 from oracle import run_both
 from test_seeds_core import linen_guide_model
 

@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from oracle import run_both
 
 import minnx
-from oracle import LIBS, run_both
 
 X = jax.random.normal(jax.random.key(0), (4, 3))
 

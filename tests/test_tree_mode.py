@@ -1,9 +1,7 @@
 """Graph mode and tree mode (flax 0.12's `graph=` / `graph_updates=` switches, FLIP 5310), on
 minnx and flax side by side: what each mode carries out of a transform, and what it refuses."""
-import jax
 import jax.numpy as jnp
 import pytest
-
 from oracle import raise_both, run_both
 
 MODES = [(True, True), (True, False), (False, False)]

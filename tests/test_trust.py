@@ -5,10 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import nnx as flax_nnx
+from oracle import raise_both, run_both
 
 import minnx
-from oracle import raise_both, run_both
 
 
 # -- jit and plain containers ------------------------------------------------------------------

@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from oracle import raise_both, run_both
 
 import minnx
-from oracle import raise_both, run_both
 
 
 def test_read_write_forms():

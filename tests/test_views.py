@@ -1,8 +1,6 @@
 """`capture`, `perturb` and `view` (flax 0.12's functional forms of sow and train/eval), on
 minnx and flax side by side."""
-import jax
 import jax.numpy as jnp
-
 from oracle import raise_both, run_both
 
 
