@@ -5,7 +5,7 @@ nothing lies outside the window or is cut off inside its box, no text is smaller
 In [1]: prompt or test marker shows, every slide has a title and speaker notes; and the page
 sends no request off the machine and logs no console error. A screenshot of every slide is saved
 in slides/build/screenshots/ for review. The live slides (jupyterlab-rise, what Alt+R shows) get
-the same layout checks.
+the same layout checks, and their screenshots too (live-*.png).
 
 Chromium is driven through the DevTools protocol over a pipe (--remote-debugging-pipe), so the
 test needs no Python package beyond the standard library. nbval runs the decks' cells like any
@@ -324,7 +324,8 @@ def test_the_live_slides_in_jupyterlab_rise_read_as_well(jupyterlab, browser, de
     size the deck's metadata asks for. (JupyterLab itself logs a console error inside RISE's
     bundle on every start, so console errors are not checked here; they are for the export.)"""
     browser.open(f"{jupyterlab}/rise/{deck.name}", "document.querySelector('.reveal.ready') !== null", timeout=120)
-    browser.wait_for("document.fonts.status === 'loaded' && document.getElementById('rise-custom-css') !== null")
+    browser.wait_for("document.fonts.status === 'loaded' && getComputedStyle(document.querySelector('.reveal'))"
+                     ".getPropertyValue('--course-code-size').trim() === '24px'", what="slides/rise.css to apply")
     count = slide_count(deck)
     assert browser.js("document.querySelectorAll('.reveal .slides section:not(.stack)').length") == count
 
@@ -335,7 +336,10 @@ def test_the_live_slides_in_jupyterlab_rise_read_as_well(jupyterlab, browser, de
         browser.wait_for(f"[...document.querySelectorAll('.reveal .slides section:not(.stack)')].indexOf({present}) === {n}",
                          what=f"slide {n + 1}")
 
-    bad = walk(browser, go_to, count)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob(f"live-{deck.stem}-*.png"):
+        old.unlink()
+    bad = walk(browser, go_to, count, shots_prefix=f"live-{deck.stem}")
     assert not bad, json.dumps(bad, indent=1, ensure_ascii=False)
     assert not browser.js("[...document.querySelectorAll('.jp-Notebook-footer')]"
                           ".some(el => el.getBoundingClientRect().height > 0)"), "'Click to add a cell' shows"
