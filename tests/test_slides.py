@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
@@ -206,7 +207,7 @@ MEASURE = """
   };
 })()
 """
-PROMPT_TEXT = ("In [", "In&nbsp;[", "Out[")
+PROMPT = re.compile(r"\b(In|Out)\s*\[\s*\d*\s*\]:")  # In [3]: and Out[3]:, with any kind of space
 MARKERS = ("NBVAL", "nbval", "COURSE_NNX", "raises-exception")
 
 
@@ -224,8 +225,8 @@ def what_is_wrong(seen):
         wrong.append("no title (an h1 or h2)")
     if len(seen["notes"]) < MIN_NOTES_CHARS:
         wrong.append(f"speaker notes missing or too short ({len(seen['notes'])} characters)")
-    if seen["prompts"] or any(p in seen["text"] for p in PROMPT_TEXT):
-        wrong.append(f"a prompt shows: {seen['prompts']}")
+    if seen["prompts"] or PROMPT.search(seen["text"]):
+        wrong.append(f"a prompt shows: {seen['prompts'] or PROMPT.search(seen['text']).group()}")
     wrong += [f"{marker} shows on the slide" for marker in MARKERS if marker in seen["text"]]
     return wrong
 
