@@ -23,17 +23,8 @@ from typing import Any, NamedTuple
 
 import jax
 
-from .graph import (
-    GraphDef,
-    LeafDef,
-    NodeDef,
-    PytreeDef,
-    VariableDef,
-    flatten,
-    is_node_or_variable,
-    unflatten,
-    update,
-)
+from .graph import (GraphDef, LeafDef, NodeDef, PytreeDef, VariableDef, flatten,
+                    is_node_or_variable, unflatten, update)
 from .state import State
 from .variables import Variable
 

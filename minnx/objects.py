@@ -15,15 +15,8 @@ import dataclasses
 import jax
 import numpy as np
 
-from .variables import (
-    RngState,
-    TraceContextError,
-    Variable,
-    _transform_depth,
-    array_summary,
-    has_tracer,
-    note_structure_change,
-)
+from .variables import (RngState, TraceContextError, Variable, _transform_depth, array_summary,
+                        has_tracer, note_structure_change)
 
 _DATA_TYPES = set()  # types registered with register_data_type
 
