@@ -3,7 +3,9 @@
 flax.nnx is the oracle. A test writes its body once as `def body(nnx): ...`, `run_both(body)`
 runs it with `nnx` bound to each library, and every array, number and string it returns must
 agree. `plain` turns what a body returns (States, Variables, keys, nested containers) into numpy
-arrays and Python values, so the comparison never depends on either library's classes.
+arrays and Python values, so the comparison never depends on either library's classes; a
+Variable becomes its type's name, its metadata (less flax's own bookkeeping entries) and its
+value, so types and metadata are compared too.
 """
 import warnings
 
@@ -14,15 +16,19 @@ from flax import nnx as flax_nnx
 import minnx
 
 LIBS = {"minnx": minnx, "flax": flax_nnx}
+FLAX_BOOKKEEPING = {"hijax", "ref", "eager_sharding"}  # flax's always-present metadata
 
 
 def plain(x):
     """A library-independent copy of `x`: nested dicts/lists of numpy arrays and Python values."""
     for lib in LIBS.values():
         if isinstance(x, lib.State):
-            return plain(lib.to_pure_dict(x))
+            return {k: plain(v) for k, v in x.items()}
         if isinstance(x, lib.Variable):
-            return plain(x.get_value())
+            metadata = {k: plain(v) for k, v in x.get_metadata().items()
+                        if k not in FLAX_BOOKKEEPING}
+            return {"Variable type": type(x).__name__, "metadata": metadata,
+                    "value": plain(x.get_raw_value())}
     if isinstance(x, dict):
         return {k: plain(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):

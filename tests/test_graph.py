@@ -122,7 +122,7 @@ def test_pop_removes_and_returns():
         popped = nnx.pop(model, nnx.Intermediate)
         return {"seen": seen, "popped": popped, "left": nnx.state(model), "has": hasattr(model, "y")}
     out = run_both(body)
-    assert len(out["popped"]["y"]) == 2 and out["has"] is False
+    assert len(out["popped"]["y"]["value"]) == 2 and out["has"] is False
 
 
 def test_clone_is_deep_and_keeps_structure():

@@ -190,7 +190,7 @@ def test_mlp_dropout_batchnorm_train_and_eval():
     assert (out["train1"] != out["train2"]).any()          # training mode is random
     assert (out["eval1"] == out["eval2"]).all()            # eval mode is deterministic
     for k in ("mean", "var"):                               # eval does not touch the statistics
-        assert (out["stats_train"]["bn"][k] == out["stats_eval"]["bn"][k]).all()
+        assert (out["stats_train"]["bn"][k]["value"] == out["stats_eval"]["bn"][k]["value"]).all()
 
 
 def test_autoencoder_encode():  # 004: multiple methods
