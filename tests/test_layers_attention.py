@@ -1,8 +1,11 @@
 """Attention on minnx and flax.nnx side by side: the mask helpers, dot_product_attention, and
 MultiHeadAttention (same parameters from the same seed, same outputs, dropout in train and eval
 mode), plus the errors a learner meets. flax 0.12 wants `decode=False`, so every layer passes it."""
+import warnings
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from flax import nnx as flax_nnx
 from flax.nnx.nn.attention import dot_product_attention_weights as flax_weights
@@ -166,3 +169,151 @@ def test_mode_and_decode_must_be_known():
     both_raise(lambda nnx: nnx.MultiHeadAttention(2, 8, dropout_rate=0.1, deterministic=False, keep_rngs=False,
                                                   decode=False, rngs=nnx.Rngs(0))(X),
                ValueError, r"training with dropout but has no random stream \(keep_rngs=False\): pass rngs=")
+
+
+# -- autoregressive decoding: decode=True and init_cache, step by step against flax --------------
+def decode_steps(nnx, layer, x, **call_kwargs):
+    """Feed `x` one position at a time; return every step's output and the cache after it."""
+    steps = []
+    for i in range(x.shape[-2]):
+        y = layer(x[..., i:i + 1, :], decode=True, **call_kwargs)
+        steps.append({"y": y, "cache": nnx.to_pure_dict(nnx.state(layer, nnx.Cache))})  # a copy
+    return steps
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"num_kv_heads": 1}, {"normalize_qk": True},
+                                    {"qkv_features": 12, "out_features": 5}])
+def test_decode_step_by_step_equals_the_full_causal_pass(kwargs):
+    def body(nnx):
+        layer = nnx.MultiHeadAttention(2, 8, decode=False, rngs=nnx.Rngs(0), **kwargs)
+        full = layer(X, is_causal=True)
+        layer.init_cache(X.shape)
+        empty = nnx.to_pure_dict(nnx.state(layer, nnx.Cache))
+        steps = decode_steps(nnx, layer, X)
+        names = {name: type(getattr(layer, name)).__name__
+                 for name in ("cached_key", "cached_value", "cache_index")}
+        return {"full": full, "empty": empty, "steps": steps, "names": names,
+                "index_dtype": str(layer.cache_index[...].dtype)}
+    out = run_both(body, rtol=1e-5, atol=1e-6)
+    assert out["names"] == {"cached_key": "Cache", "cached_value": "Cache", "cache_index": "Cache"}
+    assert out["empty"]["cached_key"].shape == (2, 4, 1 if "num_kv_heads" in kwargs else 2,
+                                                6 if "qkv_features" in kwargs else 4)
+    decoded = jnp.concatenate([step["y"] for step in out["steps"]], axis=-2)
+    assert jnp.allclose(decoded, out["full"], atol=1e-5), "decoding disagrees with the full pass"
+    assert [int(step["cache"]["cache_index"]) for step in out["steps"]] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("case", ["constructor", "set_attributes", "padding_mask", "is_causal",
+                                  "past_the_end", "two_batch_axes", "no_batch_axis", "bfloat16",
+                                  "init_again"])
+def test_decode_variants_match_flax(case):
+    """Each way to switch decoding on, and its corner cases, gives flax's outputs and cache."""
+    x = X[:, :3]
+
+    def body(nnx):
+        dtype = jnp.bfloat16 if case == "bfloat16" else None
+        layer = nnx.MultiHeadAttention(2, 8, decode=case == "constructor", dtype=dtype,
+                                       rngs=nnx.Rngs(1))
+        if case == "set_attributes":
+            layer.set_attributes(decode=True)
+        inputs = {"two_batch_axes": jnp.stack([x, 2 * x]), "no_batch_axis": x[0]}.get(case, x)
+        shape = inputs.shape
+        if case == "past_the_end":  # flax clamps the write index: the last slot is overwritten
+            shape = (*inputs.shape[:-2], 2, inputs.shape[-1])
+        layer.init_cache(shape, dtype=dtype or jnp.float32)
+        if case == "init_again":  # a new cache starts empty again
+            layer(inputs[:, :1], decode=True)
+            layer.init_cache(shape)
+        kwargs = {}
+        if case == "padding_mask":  # the caller's mask is combined with the cache's own
+            kwargs["mask"] = jnp.array([1.0, 0.0, 1.0])[None, None, None, :]
+        if case == "is_causal":  # a causal mask of one query row keeps only position 0
+            kwargs["is_causal"] = True
+        if case == "constructor":
+            steps = [layer(inputs[:, i:i + 1]) for i in range(3)]
+            return {"steps": steps, "cache": nnx.state(layer, nnx.Cache)}
+        return decode_steps(nnx, layer, inputs, **kwargs)
+    run_both(body, rtol=2e-2 if case == "bfloat16" else 1e-5, atol=1e-5)
+
+
+def test_decode_inside_jit_and_scan_over_stacked_layers():
+    """The GPT notebook's pattern: layers made by vmap, caches by a vmapped init_cache, one
+    jitted decode step scanning over the layers; the Cache Variables come out updated."""
+    def body(nnx):
+        @nnx.split_rngs(splits=3)
+        @nnx.vmap(in_axes=(0,), out_axes=0)
+        def make(rngs):
+            return nnx.MultiHeadAttention(2, 8, decode=False, rngs=rngs)
+
+        def run(layers, x, decode):
+            @nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)
+            def forward(x, layer):
+                return x + layer(x, decode=decode, is_causal=not decode)
+            return forward(x, layers)
+
+        @nnx.vmap(in_axes=(0,), out_axes=0)
+        def init_caches(layer):
+            layer.init_cache(X.shape)
+
+        layers = make(nnx.Rngs(0))
+        full = run(layers, X, False)
+        init_caches(layers)
+        step = nnx.jit(run, static_argnums=2)
+        ys = [step(layers, X[:, i:i + 1], True) for i in range(X.shape[1])]
+        return {"full": full, "decoded": jnp.concatenate(ys, axis=1),
+                "cache": nnx.state(layers, nnx.Cache)}
+    out = run_both(body, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["decoded"], out["full"], atol=1e-5)
+    assert out["cache"]["cache_index"].tolist() == [4, 4, 4]
+
+
+def test_decode_with_dropout_draws_flaxs_keys():
+    def body(nnx):
+        layer = nnx.MultiHeadAttention(2, 8, dropout_rate=0.5, deterministic=False,
+                                       decode=True, rngs=nnx.Rngs(0))
+        layer.init_cache(X.shape)
+        return {"steps": decode_steps(nnx, layer, X), "rngs": nnx.state(layer, nnx.RngState)}
+    run_both(body, rtol=1e-5, atol=1e-6)
+
+
+def test_decoding_errors():
+    def layer(nnx, **kwargs):
+        return nnx.MultiHeadAttention(2, 8, decode=True, rngs=nnx.Rngs(0), **kwargs)
+
+    def cached(nnx, shape=X.shape, **kwargs):
+        made = layer(nnx, **kwargs)
+        made.init_cache(shape)
+        return made
+
+    both_raise(lambda nnx: layer(nnx)(X[:, :1]), ValueError,
+               r"decode=True\): the key/value cache is not there; call init_cache\(\(batch, "
+               r"max_length, features\)\) first")
+    both_raise(lambda nnx: cached(nnx)(X[:, :2]), ValueError,
+               r"decodes one position per call into a cache made for batch \(2,\): expected keys "
+               r"of shape \(2, 1, 2, 4\), got \(2, 2, 2, 4\)\. Feed inputs of shape \(\*batch, 1, "
+               r"features\)")
+    both_raise(lambda nnx: cached(nnx)(X[:1, :1]), ValueError,
+               r"expected keys of shape \(2, 1, 2, 4\), got \(1, 1, 2, 4\).*or init_cache for this")
+    both_raise(lambda nnx: cached(nnx, dtype=jnp.bfloat16)(X[:, :1]), TypeError,
+               r"the cache holds float32 but the keys are bfloat16; make the cache with "
+               r"init_cache\(shape, dtype=jnp\.bfloat16\)")
+    both_raise(lambda nnx: cached(nnx, shape=(8,))(X[0, :1]), ValueError,
+               r"init_cache takes the shape of a whole input, \(\*batch, max_length, features\), "
+               r"got \(8,\)")
+
+
+@pytest.mark.parametrize("option", ["kernel_metadata", "qkv_dot_general", "out_sharding"])
+def test_flax_options_minnx_does_not_support_are_refused(option):
+    """flax accepts these; minnx does not implement them and says so rather than ignore them."""
+    value = {"kernel_metadata": {"note": "a tag"}, "qkv_dot_general": jax.lax.dot_general,
+             "out_sharding": ("a",)}[option]
+    if option == "out_sharding":
+        with pytest.raises(TypeError, match=r"does not support out_sharding= is output sharding"):
+            minnx.MultiHeadAttention(2, 8, decode=False, rngs=minnx.Rngs(0))(X, out_sharding=value)
+        return
+    with pytest.raises(TypeError, match=rf"minnx\.MultiHeadAttention does not support {option}= "
+                                        r"is .*Leave it out, or run on flax\.nnx"):
+        minnx.MultiHeadAttention(2, 8, decode=False, rngs=minnx.Rngs(0), **{option: value})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flax_nnx.MultiHeadAttention(2, 8, decode=False, rngs=flax_nnx.Rngs(0), **{option: value})
