@@ -317,3 +317,22 @@ def test_flax_options_minnx_does_not_support_are_refused(option):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         flax_nnx.MultiHeadAttention(2, 8, decode=False, rngs=flax_nnx.Rngs(0), **{option: value})
+
+
+def test_view_switches_decoding_on_without_making_a_cache():
+    """nnx.view(decode=True) sets the flag only, in flax too: init_cache still has to run."""
+    if not hasattr(minnx, "view"):
+        pytest.skip("minnx.view is not written yet")
+
+    def body(nnx):
+        layer = nnx.MultiHeadAttention(2, 8, dropout_rate=0.1, decode=False, rngs=nnx.Rngs(0))
+        viewed = nnx.view(layer, decode=True, deterministic=True, batch_size=2, max_length=4)
+        settings = {"viewed": (viewed.decode, viewed.deterministic, viewed.cached_key is None),
+                    "original": (layer.decode, layer.deterministic)}
+        viewed.init_cache(X.shape)
+        return {**settings, "steps": decode_steps(nnx, viewed, X[:, :2])}
+    out = run_both(body, rtol=1e-5, atol=1e-6)
+    assert out["viewed"] == (True, True, True) and out["original"] == (False, None)
+    both_raise(lambda nnx: nnx.view(nnx.MultiHeadAttention(2, 8, decode=False, rngs=nnx.Rngs(0)),
+                                    decode=True, batch_size=2, max_length=4)(X[:, :1]),
+               ValueError, r"the key/value cache is not there")

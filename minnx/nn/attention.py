@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ..module import Module, data
+from ..module import Module
+from ..objects import data
 from ..rngs import Rngs
 from ..variables import Cache, Intermediate
 from . import initializers
@@ -336,10 +337,20 @@ class MultiHeadAttention(Module):
                 f"minnx.MultiHeadAttention.init_cache takes the shape of a whole input, "
                 f"(*batch, max_length, features), got {tuple(input_shape)}.")
         cache_shape = (*input_shape[:-1], self.num_kv_heads, self.head_dim)
-        # data(...): these attributes held None until now; from here on they hold state.
-        self.cached_key = data(Cache(jnp.zeros(cache_shape, dtype)))
-        self.cached_value = data(Cache(jnp.zeros(cache_shape, dtype)))
-        self.cache_index = data(Cache(jnp.array(0, dtype=jnp.int32)))
+        self.cached_key = Cache(jnp.zeros(cache_shape, dtype))
+        self.cached_value = Cache(jnp.zeros(cache_shape, dtype))
+        self.cache_index = Cache(jnp.array(0, dtype=jnp.int32))
+
+    def set_view(self, deterministic=None, decode=None, batch_size=None, max_length=None):
+        """What `nnx.view(model, deterministic=..., decode=...)` changes on this layer.
+
+        As in flax 0.12.8, `decode=True` makes no cache here: flax would make one only if the
+        cache attributes were missing, and `__init__` always sets them (to None), so
+        `batch_size` and `max_length` change nothing. Call `init_cache` to make the cache."""
+        if deterministic is not None:
+            self.deterministic = deterministic
+        if decode is not None:
+            self.decode = decode
 
 
 def _check_heads(num_heads, num_kv_heads, qkv_features):
