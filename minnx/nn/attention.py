@@ -1,36 +1,45 @@
-"""Attention: scaled dot-product attention, its mask helpers, and MultiHeadAttention.
+"""Attention: scaled dot-product attention, its mask helpers, and MultiHeadAttention, with the
+key/value cache of autoregressive decoding (`decode=True` and `init_cache`, as in flax.nnx).
 
 Shapes follow flax, not PyTorch: queries/keys/values are `[batch..., length, heads, head_dim]`,
 weights and masks `[batch..., heads, q_length, kv_length]`, and a mask keeps where it is True.
 """
-import functools
-import math
-
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from ..module import Module
+from ..objects import data
 from ..rngs import Rngs
-from ..variables import Intermediate, Param
+from ..variables import Cache, Intermediate
 from . import initializers
 from .dtypes import promote_dtype
 from .errors import check_features, need_rngs
+from .linear import LinearGeneral
 from .normalization import LayerNorm
 
 
-def dot_product_attention_weights(query, key, bias=None, mask=None, broadcast_dropout=True, dropout_rng=None,
-                                  dropout_rate=0.0, deterministic=False, dtype=None, precision=None, module=None,
+def dot_product_attention_weights(query, key, bias=None, mask=None, broadcast_dropout=True,
+                                  dropout_rng=None, dropout_rate=0.0, deterministic=False,
+                                  dtype=None, precision=None, module=None,
                                   promote_dtype=promote_dtype, is_causal=False):
-    """softmax(q k^T / sqrt(d) + bias, masked), with dropout: shape `[batch..., heads, q_len, kv_len]`."""
+    """softmax(q k^T / sqrt(d) + bias), masked, then dropout: `[batch..., heads, q_len, kv_len]`.
+
+    With fewer key heads than query heads (grouped-query attention), key head j serves the
+    query heads j * group ... (j + 1) * group - 1.
+    """
     query, key = promote_dtype((query, key), dtype=dtype)
-    dtype, ndim = query.dtype, key.ndim
+    dtype = query.dtype
+    group = query.shape[-2] // key.shape[-2]
+    key = jnp.repeat(key, group, axis=-2)
     query = query / jnp.sqrt(query.shape[-1]).astype(dtype)
-    key = jnp.repeat(key, query.shape[-2] // key.shape[-2], axis=-2)  # grouped-query attention: share k heads
     weights = jnp.einsum("...qhd,...khd->...hqk", query, key, precision=precision)
-    weights = weights if bias is None else weights + bias
+    if bias is not None:
+        weights = weights + bias
     if is_causal:
         causal = jnp.tril(jnp.ones(weights.shape[-2:], dtype))
-        mask = combine_masks(mask, jnp.broadcast_to(causal, weights.shape if mask is None else mask.shape), dtype=dtype)
+        causal_shape = weights.shape if mask is None else mask.shape
+        mask = combine_masks(mask, jnp.broadcast_to(causal, causal_shape), dtype=dtype)
     if mask is not None:
         weights = jnp.where(mask, weights, jnp.finfo(dtype).min)
     weights = jax.nn.softmax(weights).astype(dtype)
@@ -38,36 +47,57 @@ def dot_product_attention_weights(query, key, bias=None, mask=None, broadcast_dr
         module.sow(Intermediate, "attention_weights", weights)
     if not deterministic and dropout_rate > 0.0:
         keep_prob = 1.0 - dropout_rate
-        shape = (1,) * (ndim - 2) + weights.shape[-2:] if broadcast_dropout else weights.shape
+        if broadcast_dropout:  # one dropout pattern shared by every batch entry and head
+            shape = (1,) * (key.ndim - 2) + weights.shape[-2:]
+        else:
+            shape = weights.shape
         keep = jax.random.bernoulli(dropout_rng, keep_prob, shape)
         weights = weights * (keep.astype(dtype) / jnp.asarray(keep_prob, dtype=dtype))
     return weights
 
 
-def dot_product_attention(query, key, value, bias=None, mask=None, broadcast_dropout=True, dropout_rng=None,
-                          dropout_rate=0.0, deterministic=False, dtype=None, precision=None, module=None,
-                          promote_dtype=promote_dtype, is_causal=False):
+def dot_product_attention(query, key, value, bias=None, mask=None, broadcast_dropout=True,
+                          dropout_rng=None, dropout_rate=0.0, deterministic=False, dtype=None,
+                          precision=None, module=None, promote_dtype=promote_dtype,
+                          is_causal=False):
     """The attention weights applied to `value`: shape `[batch..., q_len, heads, v_dim]`."""
     query, key, value = promote_dtype((query, key, value), dtype=dtype)
     if key.shape[-3] != value.shape[-3]:
-        raise ValueError(f"minnx attention: keys and values differ in length ({key.shape[-3]} vs {value.shape[-3]}).")
-    if dropout_rate == 0.0 and module is None:  # as flax: JAX's fused attention, one batch axis at most
-        batch = query.shape[:-3]
-        flat = lambda x: x.reshape(-1, *x.shape[-3:]) if len(batch) > 1 else x  # noqa: E731
-        query, key, value, bias, mask = jax.tree.map(flat, (query, key, value, bias, mask))
-        mask = None if mask is None else mask.astype(jnp.bool_)
-        out = jax.nn.dot_product_attention(query, key, value, bias, mask, is_causal=is_causal)
-        return out.reshape(*batch, *out.shape[-3:])
-    weights = dot_product_attention_weights(query, key, bias, mask, broadcast_dropout, dropout_rng, dropout_rate,
-                                            deterministic, dtype, precision, module, promote_dtype, is_causal)
+        raise ValueError(f"minnx attention: keys and values differ in length ({key.shape[-3]} "
+                         f"vs {value.shape[-3]}); give one value per key.")
+    if dropout_rate == 0.0 and module is None:
+        return _fused_attention(query, key, value, bias, mask, is_causal)
+    weights = dot_product_attention_weights(
+        query, key, bias, mask, broadcast_dropout, dropout_rng, dropout_rate, deterministic,
+        dtype, precision, module, promote_dtype, is_causal)
     value = jnp.repeat(value, weights.shape[-3] // value.shape[-2], axis=-2)
     return jnp.einsum("...hqk,...khd->...qhd", weights, value, precision=precision)
 
 
-def make_attention_mask(query_input, key_input, pairwise_fn=jnp.multiply, extra_batch_dims=0, dtype=jnp.float32):
-    """`pairwise_fn(query_input[..., :, None], key_input[..., None, :])` as a `[batch..., 1, q, kv]` mask."""
+def _fused_attention(query, key, value, bias, mask, is_causal):
+    """As flax does without dropout or sown weights: JAX's `jax.nn.dot_product_attention`,
+    which takes one batch axis at most, so several are flattened into one and back."""
+    batch = query.shape[:-3]
+
+    def one_batch_axis(x):
+        if x is None or len(batch) <= 1:
+            return x
+        return x.reshape(-1, *x.shape[-3:])
+
+    if mask is not None:
+        mask = mask.astype(jnp.bool_)
+    query, key, value, bias, mask = (one_batch_axis(x) for x in (query, key, value, bias, mask))
+    out = jax.nn.dot_product_attention(query, key, value, bias, mask, is_causal=is_causal)
+    return out.reshape(*batch, *out.shape[-3:])
+
+
+def make_attention_mask(query_input, key_input, pairwise_fn=jnp.multiply, extra_batch_dims=0,
+                        dtype=jnp.float32):
+    """`pairwise_fn(query_input[..., :, None], key_input[..., None, :])` as a
+    `[batch..., 1, q, kv]` mask."""
     mask = pairwise_fn(jnp.expand_dims(query_input, -1), jnp.expand_dims(key_input, -2))
-    mask = jnp.expand_dims(jnp.expand_dims(mask, -3), tuple(range(extra_batch_dims)))
+    mask = jnp.expand_dims(mask, -3)
+    mask = jnp.expand_dims(mask, tuple(range(extra_batch_dims)))
     return mask.astype(dtype)
 
 
@@ -80,100 +110,259 @@ def make_causal_mask(x, extra_batch_dims=0, dtype=jnp.float32):
 def combine_masks(*masks, dtype=jnp.float32):
     """The logical AND of the masks that are not None (None if there are none)."""
     masks = [m for m in masks if m is not None]
+    if not masks:
+        return None
     if len({m.ndim for m in masks}) > 1:
-        raise ValueError(f"minnx.combine_masks: masks must have the same rank, got {tuple(m.ndim for m in masks)}.")
-    return functools.reduce(jnp.logical_and, masks).astype(dtype) if masks else None
+        ranks = tuple(m.ndim for m in masks)
+        raise ValueError(f"minnx.combine_masks: masks must have the same rank, got {ranks}.")
+    combined = masks[0]
+    for mask in masks[1:]:
+        combined = jnp.logical_and(combined, mask)
+    return combined.astype(dtype)
 
 
-class _Projection(Module):
-    """flax's LinearGeneral as attention uses it: contract the last `len(in_shape)` input axes."""
+# flax.nnx options that minnx does not implement: passing one raises instead of ignoring it.
+FLAX_ONLY_OPTIONS = {
+    "qkv_dot_general": "a custom dot_general (deprecated in flax too)",
+    "out_dot_general": "a custom dot_general (deprecated in flax too)",
+    "qkv_dot_general_cls": "a custom dot_general (deprecated in flax too)",
+    "out_dot_general_cls": "a custom dot_general (deprecated in flax too)",
+    "kernel_metadata": "sharding metadata (minnx has no sharding annotations)",
+    "out_kernel_metadata": "sharding metadata (minnx has no sharding annotations)",
+    "bias_metadata": "sharding metadata (minnx has no sharding annotations)",
+    "out_bias_metadata": "sharding metadata (minnx has no sharding annotations)",
+    "query_ln_scale_metadata": "sharding metadata (minnx has no sharding annotations)",
+    "key_ln_scale_metadata": "sharding metadata (minnx has no sharding annotations)",
+    "out_sharding": "output sharding (minnx has no sharding annotations)",
+    "qkv_sharding": "output sharding (minnx has no sharding annotations)",
+}
 
-    def __init__(self, in_shape, out_shape, kernel_init, bias_init, promote_dtype, *, use_bias, dtype, param_dtype,
-                 precision, rngs):
-        n_in, n_out = math.prod(in_shape), math.prod(out_shape)  # flax draws the flat (in, out) matrix
-        self.kernel = Param(kernel_init(rngs.params(), (n_in, n_out), param_dtype).reshape(*in_shape, *out_shape))
-        self.bias = Param(bias_init(rngs.params(), (n_out,), param_dtype).reshape(out_shape)) if use_bias else None
-        self.in_features, self.out_features, self.use_bias = in_shape, out_shape, use_bias
-        self.dtype, self.param_dtype, self.precision, self.promote_dtype = dtype, param_dtype, precision, promote_dtype
 
-    def __call__(self, inputs):
-        bias = self.bias[...] if self.bias is not None else None
-        inputs, kernel, bias = self.promote_dtype((inputs, self.kernel[...], bias), dtype=self.dtype)
-        y = jnp.tensordot(inputs, kernel, len(self.in_features), precision=self.precision)  # a lax.dot_general
-        return y if bias is None else y + bias
+def refuse_flax_only_options(where, **options):
+    """Raise a TypeError naming each option that was given a value (None and {} are defaults)."""
+    given = [name for name, value in options.items() if value]
+    if given:
+        what = "; ".join(f"{name}= is {FLAX_ONLY_OPTIONS[name]}" for name in given)
+        raise TypeError(f"{where} does not support {what}. Leave it out, or run on flax.nnx.")
 
 
 class MultiHeadAttention(Module):
-    """Multi-head attention (`torch.nn.MultiheadAttention(batch_first=True)`): query/key/value/out projections."""
+    """Multi-head attention, like `torch.nn.MultiheadAttention(batch_first=True)`: project the
+    inputs to queries, keys and values per head, attend, project the heads back to features.
 
-    def __init__(self, num_heads: int, in_features: int, qkv_features=None, out_features=None, num_kv_heads=None,
-                 in_kv_features=None, *, dtype=None, param_dtype=jnp.float32, broadcast_dropout=True,
-                 dropout_rate=0.0, deterministic=None, precision=None, kernel_init=initializers.lecun_normal(),
-                 out_kernel_init=None, bias_init=initializers.zeros_init(), out_bias_init=None, use_bias=True,
-                 attention_fn=dot_product_attention, decode=None, normalize_qk=False, qkv_promote_dtype=promote_dtype,
-                 out_promote_dtype=promote_dtype, ln_promote_dtype=promote_dtype, rngs=None, keep_rngs=True):
+    With `decode=True` it decodes one position per call: `init_cache(shape)` first makes the
+    key/value cache (`cached_key`, `cached_value`: `Cache` Variables of shape
+    `[batch..., max_length, num_kv_heads, head_dim]`, and `cache_index`, the next position);
+    each call writes its key and value there and attends to every position written so far.
+    """
+
+    def __init__(self, num_heads: int, in_features: int, qkv_features=None, out_features=None,
+                 num_kv_heads=None, in_kv_features=None, *, dtype=None,
+                 param_dtype=jnp.float32, broadcast_dropout=True, dropout_rate=0.0,
+                 deterministic=None, precision=None, kernel_init=initializers.lecun_normal(),
+                 out_kernel_init=None, bias_init=initializers.zeros_init(), out_bias_init=None,
+                 use_bias=True, attention_fn=dot_product_attention, decode=None,
+                 normalize_qk=False, qkv_promote_dtype=promote_dtype,
+                 out_promote_dtype=promote_dtype, ln_promote_dtype=promote_dtype,
+                 qkv_dot_general=None, out_dot_general=None, qkv_dot_general_cls=None,
+                 out_dot_general_cls=None, rngs=None, keep_rngs=True, kernel_metadata=None,
+                 out_kernel_metadata=None, bias_metadata=None, out_bias_metadata=None,
+                 query_ln_scale_metadata=None, key_ln_scale_metadata=None):
         if rngs is None:
-            raise need_rngs("MultiHeadAttention", f"MultiHeadAttention({num_heads}, {in_features}, decode=False, "
-                                                  "rngs=minnx.Rngs(0))")
-        self.num_heads, self.in_features = num_heads, in_features
-        q = self.qkv_features = in_features if qkv_features is None else qkv_features
+            example = (f"MultiHeadAttention({num_heads}, {in_features}, decode=False, "
+                       "rngs=minnx.Rngs(0))")
+            raise need_rngs("MultiHeadAttention", example)
+        refuse_flax_only_options(
+            "minnx.MultiHeadAttention", qkv_dot_general=qkv_dot_general,
+            out_dot_general=out_dot_general, qkv_dot_general_cls=qkv_dot_general_cls,
+            out_dot_general_cls=out_dot_general_cls, kernel_metadata=kernel_metadata,
+            out_kernel_metadata=out_kernel_metadata, bias_metadata=bias_metadata,
+            out_bias_metadata=out_bias_metadata, query_ln_scale_metadata=query_ln_scale_metadata,
+            key_ln_scale_metadata=key_ln_scale_metadata)
+        self.num_heads = num_heads
+        self.in_features = in_features
+        self.qkv_features = in_features if qkv_features is None else qkv_features
         self.out_features = in_features if out_features is None else out_features
         self.in_kv_features = in_features if in_kv_features is None else in_kv_features
         self.num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        if q % num_heads:
-            ok = [h for h in range(1, q + 1) if q % h == 0]
-            raise ValueError(f"minnx.MultiHeadAttention: qkv_features={q} does not split evenly into num_heads="
-                             f"{num_heads} heads. Use num_heads in {ok}, or qkv_features="
-                             f"{-(-q // num_heads) * num_heads} (any multiple of {num_heads}).")
-        if num_heads % self.num_kv_heads:
-            raise ValueError(f"minnx.MultiHeadAttention: num_heads={num_heads} is not a multiple of num_kv_heads="
-                             f"{self.num_kv_heads}; each key/value head must serve a whole group of query heads.")
-        self.head_dim = q // num_heads
-        self.dtype, self.param_dtype, self.precision, self.use_bias = dtype, param_dtype, precision, use_bias
-        self.broadcast_dropout, self.dropout_rate, self.deterministic = broadcast_dropout, dropout_rate, deterministic
-        self.attention_fn, self.decode, self.normalize_qk = attention_fn, decode, normalize_qk
-        common = dict(use_bias=use_bias, dtype=dtype, param_dtype=param_dtype, precision=precision, rngs=rngs)
-        qkv = functools.partial(_Projection, kernel_init=kernel_init, bias_init=bias_init,
-                                promote_dtype=qkv_promote_dtype, **common)
-        kv = ((self.in_kv_features,), (self.num_kv_heads, self.head_dim))
-        self.query, self.key, self.value = qkv((in_features,), (num_heads, self.head_dim)), qkv(*kv), qkv(*kv)
-        ln = lambda: LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype,  # noqa: E731
-                               promote_dtype=ln_promote_dtype, rngs=rngs)
-        self.query_ln, self.key_ln = (ln(), ln()) if normalize_qk else (None, None)
-        self.out = _Projection((num_heads, self.head_dim), (self.out_features,), out_kernel_init or kernel_init,
-                               out_bias_init or bias_init, out_promote_dtype, **common)
-        self.rngs = rngs.dropout.fork() if keep_rngs and dropout_rate > 0 else None
+        _check_heads(num_heads, self.num_kv_heads, self.qkv_features)
+        self.head_dim = self.qkv_features // num_heads
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.broadcast_dropout = broadcast_dropout
+        self.dropout_rate = dropout_rate
+        self.deterministic = deterministic
+        self.precision = precision
+        self.use_bias = use_bias
+        self.attention_fn = attention_fn
+        self.decode = decode
+        self.normalize_qk = normalize_qk
 
-    def __call__(self, inputs_q, inputs_k=None, inputs_v=None, *, mask=None, deterministic=None, rngs=None,
-                 sow_weights=False, decode=None, is_causal=False):
-        """Attend from `inputs_q` to `inputs_k`/`inputs_v` (both default to `inputs_q`: self-attention)."""
+        def projection(in_features, out_features, promote, axis=-1, kernel=kernel_init,
+                       bias=bias_init):
+            return LinearGeneral(in_features, out_features, axis=axis, use_bias=use_bias,
+                                 dtype=dtype, param_dtype=param_dtype, kernel_init=kernel,
+                                 bias_init=bias, precision=precision, promote_dtype=promote,
+                                 rngs=rngs)
+
+        heads = (num_heads, self.head_dim)
+        kv_heads = (self.num_kv_heads, self.head_dim)
+        self.query = projection(in_features, heads, qkv_promote_dtype)
+        self.key = projection(self.in_kv_features, kv_heads, qkv_promote_dtype)
+        self.value = projection(self.in_kv_features, kv_heads, qkv_promote_dtype)
+        query_ln = None
+        key_ln = None
+        if normalize_qk:  # LayerNorm over each head's queries and keys (ViT-22B)
+            query_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype,
+                                 param_dtype=param_dtype, promote_dtype=ln_promote_dtype, rngs=rngs)
+            key_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype,
+                               param_dtype=param_dtype, promote_dtype=ln_promote_dtype, rngs=rngs)
+        self.query_ln = query_ln
+        self.key_ln = key_ln
+        self.out = projection(heads, self.out_features, out_promote_dtype, axis=(-2, -1),
+                              kernel=out_kernel_init or kernel_init,
+                              bias=out_bias_init or bias_init)
+        dropout_stream = None
+        if keep_rngs and dropout_rate > 0:
+            dropout_stream = rngs.dropout.fork()
+        self.rngs = dropout_stream
+        # The decoding cache, empty until init_cache fills it: data(None) says that these
+        # attributes will hold state (Cache Variables), not configuration.
+        self.cached_key = data(None)
+        self.cached_value = data(None)
+        self.cache_index = data(None)
+
+    def __call__(self, inputs_q, inputs_k=None, inputs_v=None, *, mask=None, deterministic=None,
+                 rngs=None, sow_weights=False, decode=None, is_causal=False, out_sharding=None,
+                 qkv_sharding=None):
+        """Attend from `inputs_q` to `inputs_k`/`inputs_v` (both default to `inputs_q`:
+        self-attention). With `decode=True`, `inputs_q` holds one position per sequence."""
         where = "minnx.MultiHeadAttention"
+        refuse_flax_only_options(where, out_sharding=out_sharding, qkv_sharding=qkv_sharding)
         if inputs_k is None and inputs_v is not None:
-            raise ValueError(f"{where}: inputs_v without inputs_k; pass the same array as inputs_k for both.")
-        inputs_k = inputs_q if inputs_k is None else inputs_k
-        inputs_v = inputs_k if inputs_v is None else inputs_v
+            raise ValueError(f"{where}: inputs_v without inputs_k; pass the same array as "
+                             "inputs_k for both.")
+        if inputs_k is None:
+            inputs_k = inputs_q
+        if inputs_v is None:
+            inputs_v = inputs_k
         check_features("MultiHeadAttention", inputs_q, self.in_features, lambda got: (
-            f"Build it with in_features={got}, or project the queries to {self.in_features} features."))
+            f"Build it with in_features={got}, or project the queries to {self.in_features} "
+            "features."))
         for x in (inputs_k, inputs_v):
-            check_features("MultiHeadAttention", x, self.in_kv_features, lambda got: f"For cross-attention build "
-                           f"it with in_kv_features={got}.", axis_name="key/value feature")
-        if (self.decode if decode is None else decode) is not False:
-            raise ValueError(f"{where}: pass decode=False to the constructor or the call (flax 0.12 asks for it "
-                             "too); autoregressive decoding (decode=True, init_cache) is not part of minnx.")
-        deterministic = self.deterministic if deterministic is None else deterministic
-        deterministic = True if self.dropout_rate == 0.0 else deterministic  # as flax: no dropout, no question
-        if deterministic is None:
-            raise ValueError(f"{where} has dropout_rate={self.dropout_rate} but does not know if it is training: call "
-                             "model.train() or model.eval(), or pass deterministic= to the constructor or the call.")
-        rngs = self.rngs if rngs is None else rngs.dropout if isinstance(rngs, Rngs) else rngs
-        if not deterministic and rngs is None:
-            raise ValueError(f"{where} is training with dropout but has no random stream (keep_rngs=False): pass "
-                             "rngs=minnx.Rngs(dropout=...) to the call, or call model.eval().")
-        dropout_rng = None if deterministic else rngs()
-        query, key, value = self.query(inputs_q), self.key(inputs_k), self.value(inputs_v)
+            check_features("MultiHeadAttention", x, self.in_kv_features, lambda got: (
+                f"For cross-attention build it with in_kv_features={got}."),
+                axis_name="key/value feature")
+        query = self.query(inputs_q)
+        key = self.key(inputs_k)
+        value = self.value(inputs_v)
         if self.normalize_qk:
-            query, key = self.query_ln(query), self.key_ln(key)
-        x = self.attention_fn(query, key, value, mask=mask, dropout_rng=dropout_rng, dropout_rate=self.dropout_rate,
-                              broadcast_dropout=self.broadcast_dropout, deterministic=deterministic, dtype=self.dtype,
-                              precision=self.precision, module=self if sow_weights else None, is_causal=is_causal)
+            query = self.query_ln(query)
+            key = self.key_ln(key)
+        if decode is None:
+            decode = self.decode
+        if decode is None:
+            raise ValueError(f"{where}: pass decode=False (or True, to decode with a cache) to "
+                             "the constructor or the call; flax 0.12 asks for it too.")
+        if decode:
+            key, value, mask = self._use_cache(key, value, mask)
+        deterministic, dropout_rng = self._dropout(deterministic, rngs)
+        x = self.attention_fn(query, key, value, mask=mask, dropout_rng=dropout_rng,
+                              dropout_rate=self.dropout_rate,
+                              broadcast_dropout=self.broadcast_dropout,
+                              deterministic=deterministic, dtype=self.dtype,
+                              precision=self.precision, module=self if sow_weights else None,
+                              is_causal=is_causal)
         return self.out(x)
+
+    def _use_cache(self, key, value, mask):
+        """Write this position's key and value into the cache at `cache_index`, move the index
+        on, and return the whole cache with a mask that hides the positions not written yet."""
+        where = "minnx.MultiHeadAttention(decode=True)"
+        if self.cached_key is None or self.cached_value is None or self.cache_index is None:
+            raise ValueError(f"{where}: the key/value cache is not there; call "
+                             "init_cache((batch, max_length, features)) first.")
+        *batch, max_length, num_kv_heads, head_dim = self.cached_key.shape
+        expected = (*batch, 1, num_kv_heads, head_dim)
+        if key.shape != expected:
+            raise ValueError(
+                f"{where} decodes one position per call into a cache made for batch "
+                f"{tuple(batch)}: expected keys of shape {expected}, got {key.shape}. Feed "
+                "inputs of shape (*batch, 1, features), or init_cache for this batch.")
+        if key.dtype != self.cached_key.dtype:
+            raise TypeError(
+                f"{where}: the cache holds {self.cached_key.dtype} but the keys are {key.dtype}; "
+                f"make the cache with init_cache(shape, dtype=jnp.{key.dtype}).")
+        index = self.cache_index[...]
+        zero = jnp.zeros((), index.dtype)
+        start = (zero,) * len(batch) + (index, zero, zero)
+        key = lax.dynamic_update_slice(self.cached_key[...], key, start)
+        value = lax.dynamic_update_slice(self.cached_value[...], value, start)
+        self.cached_key[...] = key
+        self.cached_value[...] = value
+        self.cache_index[...] = index + 1
+        written = jnp.arange(max_length) <= index
+        written = jnp.broadcast_to(written, (*batch, 1, 1, max_length))
+        return key, value, combine_masks(mask, written)
+
+    def _dropout(self, deterministic, rngs):
+        """(deterministic, dropout key): the call's choice first, then the constructor's."""
+        if self.dropout_rate == 0.0:  # as flax: no dropout, no question
+            return True, None
+        if deterministic is None:
+            deterministic = self.deterministic
+        if deterministic is None:
+            raise ValueError(
+                f"minnx.MultiHeadAttention has dropout_rate={self.dropout_rate} but does not know "
+                "if it is training: call model.train() or model.eval(), or pass deterministic= to "
+                "the constructor or the call.")
+        if deterministic:
+            return True, None
+        if rngs is None:
+            rngs = self.rngs
+        if isinstance(rngs, Rngs):
+            rngs = rngs.dropout
+        if rngs is None:
+            raise ValueError(
+                "minnx.MultiHeadAttention is training with dropout but has no random stream "
+                "(keep_rngs=False): pass rngs=minnx.Rngs(dropout=...) to the call, or call "
+                "model.eval().")
+        return False, rngs()
+
+    def init_cache(self, input_shape, dtype=jnp.float32):
+        """Make an empty key/value cache for decoding inputs of `input_shape`, that is
+        `(*batch, max_length, features)`; `dtype` must be the dtype the keys are computed in."""
+        if len(input_shape) < 2:
+            raise ValueError(
+                f"minnx.MultiHeadAttention.init_cache takes the shape of a whole input, "
+                f"(*batch, max_length, features), got {tuple(input_shape)}.")
+        cache_shape = (*input_shape[:-1], self.num_kv_heads, self.head_dim)
+        self.cached_key = Cache(jnp.zeros(cache_shape, dtype))
+        self.cached_value = Cache(jnp.zeros(cache_shape, dtype))
+        self.cache_index = Cache(jnp.array(0, dtype=jnp.int32))
+
+    def set_view(self, deterministic=None, decode=None, batch_size=None, max_length=None):
+        """What `nnx.view(model, deterministic=..., decode=...)` changes on this layer.
+
+        As in flax 0.12.8, `decode=True` makes no cache here: flax would make one only if the
+        cache attributes were missing, and `__init__` always sets them (to None), so
+        `batch_size` and `max_length` change nothing. Call `init_cache` to make the cache."""
+        if deterministic is not None:
+            self.deterministic = deterministic
+        if decode is not None:
+            self.decode = decode
+
+
+def _check_heads(num_heads, num_kv_heads, qkv_features):
+    where = "minnx.MultiHeadAttention"
+    if qkv_features % num_heads:
+        ok = [h for h in range(1, qkv_features + 1) if qkv_features % h == 0]
+        multiple = -(-qkv_features // num_heads) * num_heads
+        raise ValueError(
+            f"{where}: qkv_features={qkv_features} does not split evenly into num_heads="
+            f"{num_heads} heads. Use num_heads in {ok}, or qkv_features={multiple} (any "
+            f"multiple of {num_heads}).")
+    if num_heads % num_kv_heads:
+        raise ValueError(
+            f"{where}: num_heads={num_heads} is not a multiple of num_kv_heads={num_kv_heads}; "
+            "each key/value head must serve a whole group of query heads.")
