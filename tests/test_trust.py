@@ -246,8 +246,6 @@ def test_list_slices_are_plain_lists():
     assert out == "list"
 
 
-@pytest.mark.xfail(strict=True, reason="minnx/nn/attention.py is being rewritten (GPT issue); "
-                   "fixed when that lands")
 def test_attention_refuses_queries_keys_values_of_different_ranks():
     def body(nnx):
         q = jnp.ones((2, 4, 1, 8))

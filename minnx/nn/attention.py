@@ -62,6 +62,10 @@ def dot_product_attention(query, key, value, bias=None, mask=None, broadcast_dro
                           is_causal=False):
     """The attention weights applied to `value`: shape `[batch..., q_len, heads, v_dim]`."""
     query, key, value = promote_dtype((query, key, value), dtype=dtype)
+    if not query.ndim == key.ndim == value.ndim:
+        raise ValueError(f"minnx attention: query, key and value must have the same rank, got "
+                         f"shapes {query.shape}, {key.shape} and {value.shape}; each is "
+                         "[batch..., length, heads, head_dim].")
     if key.shape[-3] != value.shape[-3]:
         raise ValueError(f"minnx attention: keys and values differ in length ({key.shape[-3]} "
                          f"vs {value.shape[-3]}); give one value per key.")
