@@ -1,13 +1,10 @@
 """Graph mode or tree mode: the two switches every NNX API reads.
 
-flax 0.12 can treat a model two ways. In *graph mode* (the default) a model is a Python object
-graph: two attributes may hold the same layer, and a transform carries structure changes (a new
-attribute, a sown value) back out. In *tree mode* a model must be a tree, like any JAX pytree:
-shared references are an error and transforms only carry Variable values out. flax plans tree
-mode as the future default (its FLIP 5310). `set_graph_mode(False)` switches from now on,
-`with set_graph_mode(False):` inside the block, `@set_graph_mode(False)` while the decorated
-function runs; `set_graph_updates` likewise says whether transforms carry structure changes out.
-The environment variables NNX_GRAPH_MODE and NNX_GRAPH_UPDATES set the defaults at import.
+Graph mode (the default): a model is an object graph, shared layers are allowed, and transforms
+carry structure changes (a new attribute, a sown value) out. Tree mode: a model is a tree, like
+any pytree, and transforms carry only Variable values out (flax's planned default, FLIP 5310).
+`set_graph_mode(False)` switches now, for a `with` block, or as a decorator for one function;
+`set_graph_updates` likewise. NNX_GRAPH_MODE and NNX_GRAPH_UPDATES set the defaults at import.
 """
 import functools
 import os
@@ -21,8 +18,7 @@ def _env_flag(name):
 
 
 class _Switch:
-    """Calling sets the value; `with` puts the previous one back at the end of the block; as a
-    decorator the value holds only while the function runs."""
+    """Calling sets the value; `with` restores the previous one after the block."""
 
     def __init__(self, value, /):
         self.previous = type(self).value
@@ -59,8 +55,7 @@ class set_graph_updates(_Switch):
     value = _env_flag("NNX_GRAPH_UPDATES")
 
 
-def graph_mode(graph):
-    """The `graph=` argument of a call, or the current setting when it is None."""
+def graph_mode(graph):  # the `graph=` argument of a call, or the current setting if None
     return set_graph_mode.current_value() if graph is None else graph
 
 

@@ -1,12 +1,11 @@
 """The graph: how a Python object graph becomes (GraphDef, State) and back.
 
-`split(model)` walks the model depth first, attributes in sorted order. Each Variable (and any
-other value in a data attribute) goes into the State under its path (`('linear', 'kernel')`);
-the rest (classes, static attributes, where each Variable sat) into the GraphDef, an immutable,
-hashable description of the structure. An object met a second time (a shared layer, a cycle) is
-recorded as a reference to its first visit, so `merge`, which builds fresh objects around the
-State's Variables, rebuilds the same sharing. In tree mode (`graph=False`) a second visit is an
-error instead. `update(model, state)` writes a State's values into an existing model.
+`split(model)` walks the model depth first, attributes in sorted order: each Variable (and any
+other value in a data attribute) goes into the State under its path (`('linear', 'kernel')`), the
+rest (classes, static attributes, where each Variable sat) into the GraphDef, a hashable
+description of the structure. An object met again (a shared layer, a cycle) is recorded as a
+reference to its first visit, so `merge` rebuilds the same sharing; tree mode (`graph=False`)
+refuses it. `update(model, state)` writes a State's values into an existing model.
 """
 import functools
 from typing import Any, NamedTuple
@@ -14,9 +13,8 @@ from typing import Any, NamedTuple
 import jax
 
 from .config import graph_mode
-from .filters import to_predicate
 from .objects import Pytree, _static_holds_data_error, has_data
-from .state import State, group_by_filters, one_or_tuple, path_text
+from .state import State, filter_state, group_by_filters, one_or_tuple, path_text
 from .variables import Variable
 
 
@@ -65,8 +63,7 @@ class Static:
         return f"Static({self.value!r})"
 
 class GraphDef:
-    """The structure of a graph. Immutable and hashable, and a JAX pytree with no leaves, so
-    `jax.jit` takes it as an ordinary argument."""
+    """The structure of a graph: hashable, and a pytree with no leaves (jit takes it as is)."""
 
     def __init__(self, root, num_leaves):
         self.root = root
@@ -83,8 +80,7 @@ class GraphDef:
         return cls
 
     def apply(self, state, *states):
-        """`graphdef.apply(params, rest)(x)` merges a model, calls it and returns
-        `(output, (graphdef, state))`; `.apply(...).encode(x)` calls a method instead."""
+        """`apply(params, rest)(x)` -> `(output, (graphdef, state))`; `.apply(...).encode(x)`."""
         return ApplyCaller(self, (state, *states))
 
     def __repr__(self):
@@ -102,13 +98,7 @@ def _definition_repr(d):
         return "[" + ", ".join(_definition_repr(v) for _, v in d.children) + "]"
     return "Array"
 
-def _graphdef_flatten(graphdef):
-    return (), graphdef
-
-def _graphdef_unflatten(graphdef, children):
-    return graphdef
-
-jax.tree_util.register_pytree_node(GraphDef, _graphdef_flatten, _graphdef_unflatten)
+jax.tree_util.register_static(GraphDef)
 
 class ApplyCaller:
     """What `GraphDef.apply` returns: call it (or one of its methods) on a merged model."""
@@ -146,14 +136,11 @@ def _shared_reference_error(x, first_path, path, where):
     return ValueError(
         f"Duplicate {type(x).__name__} found at paths {path_text(first_path) or '(root)'} and "
         f"{path_text(path) or '(root)'}. Tree mode (graph=False) does not support shared "
-        f"references: make it a tree (no object reachable twice), or pass graph=True to "
-        f"{where} (or use graph mode: minnx.set_graph_mode(True)).")
+        f"references: make the model a tree, or pass graph=True to {where}.")
 
 def flatten(node, *, graph=None, objects=None, where="split"):
-    """`node` -> (GraphDef, [(path, Variable or raw value), ...]).
-
-    If a list is passed as `objects`, it receives every object and Variable in visit order
-    (their GraphDef indexes), which the transforms use to write results back."""
+    """`node` -> (GraphDef, [(path, Variable or raw value), ...]). A list passed as `objects`
+    receives every object and Variable in visit order (their GraphDef indexes)."""
     graph = graph_mode(graph)
     first_visit = {}  # id(object or Variable) -> (index, path)
     leaves = []
@@ -171,8 +158,7 @@ def flatten(node, *, graph=None, objects=None, where="split"):
             objects.append(x)
             if isinstance(x, Variable):
                 leaves.append((path, x))
-                metadata = tuple(sorted(x.get_metadata().items()))
-                return VariableDef(type(x), index, metadata)
+                return VariableDef(type(x), index, tuple(sorted(x.get_metadata().items())))
             attributes = []
             for key, value in x._graph_items():
                 if x._is_data_attribute(key, value):
@@ -196,11 +182,9 @@ def flatten(node, *, graph=None, objects=None, where="split"):
     return GraphDef(root, len(leaves)), leaves
 
 def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
-    """Objects from a GraphDef and a `{path: leaf}` dict (consumed: what is left was unused).
-
-    Fresh objects, except those in `reuse` (`{index: existing object}`), which are emptied and
-    refilled in place. A Variable in `leaves` goes into the model as it is (as in flax), unless
-    `copy`. If a dict is passed as `built`, it receives `{index: object}` for everything built."""
+    """Objects from a GraphDef and a `{path: leaf}` dict (consumed: what is left was unused):
+    fresh ones, except those in `reuse` (`{index: object}`), emptied and refilled in place. A
+    Variable in `leaves` goes in as it is, unless `copy`. A dict `built` receives the objects."""
     if not isinstance(graphdef, GraphDef):
         raise TypeError(f"minnx.merge: the first argument must be the GraphDef returned by split, "
                         f"got {type(graphdef).__name__}.")
@@ -209,10 +193,9 @@ def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
 
     def take(path, kind):
         if path not in leaves:
-            raise ValueError(
-                f"minnx.merge: the state does not fit the graphdef: there is no value at "
-                f"{path_text(path) or '(root)'}, where the graphdef expects a {kind}. Pass every "
-                "State that split returned, e.g. `merge(graphdef, params, rest)`.")
+            raise ValueError(f"minnx.merge: the state does not fit the graphdef: there is no value "
+                             f"at {path_text(path) or '(root)'}, where it expects a {kind}. Pass "
+                             "every State that split returned: `merge(graphdef, params, rest)`.")
         return leaves.pop(path)
 
     def build(d, path):
@@ -255,8 +238,7 @@ def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
     return build(graphdef.root, ())
 
 # -- the functional API --------------------------------------------------------------------
-def _states_to_flat(states):
-    """`{path: leaf}` from the States split returned (a bare leaf for a bare Variable's State)."""
+def _states_to_flat(states):  # `{path: leaf}` from the States split returned
     flat = {}
     for s in states:
         if isinstance(s, dict):
@@ -265,14 +247,12 @@ def _states_to_flat(states):
             pairs = [((), s)]
         for path, leaf in pairs:
             if path in flat:
-                raise ValueError(
-                    f"minnx.merge: two of the states both hold a value at {path_text(path)}. "
-                    "Pass each part of the state once, e.g. the States one split returned.")
+                raise ValueError(f"minnx.merge: two of the states both hold a value at "
+                                 f"{path_text(path)}. Pass each part of the state once.")
             flat[path] = leaf
     return flat
 
-def _state_of(leaves):
-    """The State of a walk's leaves; for a bare Variable or array, the leaf itself."""
+def _state_of(leaves):  # the State of a walk's leaves; for a bare Variable, itself
     if len(leaves) == 1 and leaves[0][0] == ():
         return leaves[0][1]
     return State.from_flat_path(leaves)
@@ -298,16 +278,11 @@ def merge(graphdef, state=None, /, *states, copy=False):
     return node
 
 def state(node, *filters, graph=None):
-    """The State of `node`, one per filter if filters are given. Its leaves are the node's own
-    Variables, so `state(model)['kernel'] is model.kernel`."""
+    """The State of `node` (one per filter, if given), holding the node's own Variables."""
     _, leaves = flatten(node, graph=graph, where="state")
     if not filters:
         return _state_of(leaves)
-    states = []
-    for f in filters:
-        predicate = to_predicate(f)
-        states.append(State.from_flat_path([(p, x) for p, x in leaves if predicate(p, x)]))
-    return one_or_tuple(states)
+    return filter_state(State.from_flat_path(leaves), *filters)
 
 def set_metadata(node, /, *, only=Variable, **metadata):
     """Set metadata entries on every Variable in `node` that `only` selects."""
@@ -317,8 +292,7 @@ def set_metadata(node, /, *, only=Variable, **metadata):
 def graphdef(node, /, *, graph=None):
     return flatten(node, graph=graph, where="graphdef")[0]
 
-def _child(node, key):
-    """The child of `node` at `key` (an attribute, a list index, a dict key), or None."""
+def _child(node, key):  # the child at `key` (an attribute, a list index, a dict key), or None
     if isinstance(node, Pytree):
         items = dict(node._graph_items())
         return items.get(key)
@@ -328,8 +302,8 @@ def _child(node, key):
         return getattr(node, str(key), None)  # a field of a NamedTuple inside a pytree
 
 def update(node, state, /, *states):
-    """Write the values of State(s) into `node` in place: its Variables keep their identity and
-    take the new values (and metadata). Every path is checked before anything is written."""
+    """Write State(s) into `node` in place: its Variables take the new values (and metadata).
+    Every path is checked before anything is written."""
     writes = []
     for path, leaf in _states_to_flat((state, *states)).items():
         parent = node
@@ -371,8 +345,8 @@ def pop(node, *filters):
     return one_or_tuple([State.from_flat_path(group) for group in groups])
 
 def clone(node, variables=True, *, arrays=False, graph=None):
-    """A copy with the same structure and sharing: new objects, and new Variables unless
-    `variables=False`; the arrays themselves are copied too if `arrays=True`."""
+    """A copy with the same sharing: new objects, new Variables unless `variables=False`, and
+    new arrays if `arrays=True`."""
     graphdef, leaves = flatten(node, graph=graph, where="clone")
     copies = {}
     for path, leaf in leaves:
@@ -386,8 +360,8 @@ def clone(node, variables=True, *, arrays=False, graph=None):
     return unflatten(graphdef, copies)
 
 def iter_graph(node, /, *, graph=None):
-    """Yield `(path, value)` for every object, Variable and attribute value in the graph,
-    children before their parent (the order flax uses), each shared object once."""
+    """`(path, value)` for every object, Variable and attribute value, children first, each
+    shared object once."""
     graph = graph_mode(graph)
     seen = {}
 
@@ -411,7 +385,7 @@ def iter_graph(node, /, *, graph=None):
     yield from walk(node, ())
 
 def iter_children(node, /, *, graph=None):
-    """Yield `(name, child)` for the direct children of `node` that are graph nodes."""
+    """`(name, child)` for the direct children of `node` that are graph nodes."""
     for key, value in node._graph_items():
         if is_graph_node(value):
             yield key, value

@@ -1,19 +1,18 @@
 """Objects: the base class of everything NNX keeps state in (Modules, Rngs, Optimizer, ...).
 
-1. *Each attribute is data or static*, as in flax 0.12. Data is state: Variables, arrays, other
-   Objects, anything assigned as `minnx.data(...)`. Static is configuration: ints, strings,
-   functions. The first assignment decides and the status sticks to the name: an array later
-   assigned to a static attribute is refused, as is a plain list of layers or arrays.
-2. *Objects are JAX pytrees* (unless the class says `pytree=False`): data attributes are the
-   children, static ones are aux data. So `jax.tree.map(f, model)` works.
-3. *The graph protocol*: `graph.py` walks Objects only through `_graph_items`, `_graph_set` and
-   `_graph_new`, so containers (List, Dict) can keep their items their own way.
+1. Each attribute is *data* (state: Variables, arrays, Objects, values marked `minnx.data(...)`)
+   or *static* (configuration: ints, strings, functions). The first assignment decides and the
+   status sticks to the name; as in flax 0.12, a plain list of layers or arrays is refused.
+2. Objects are JAX pytrees (unless `pytree=False`): data attributes are the children.
+3. `graph.py` walks Objects only through `_graph_items`, `_graph_set` and `_graph_new`, so
+   containers (List, Dict) can keep their items their own way.
 """
 import abc
 import dataclasses
 
 import jax
 import numpy as np
+from jax.tree_util import GetAttrKey, SequenceKey
 
 from .variables import (RngState, TraceContextError, Variable, _transform_depth, array_summary,
                         has_tracer, note_structure_change)
@@ -61,8 +60,8 @@ def dataclass(cls=None, /, **options):
     return dataclasses.dataclass(cls, repr=False, **options)
 
 class ObjectMeta(abc.ABCMeta):
-    """After `__init__`, check no static attribute holds data (a list filled by `append`), and
-    remember whether the object was made outside every transform (see variables.py)."""
+    """After `__init__`, check no static attribute holds data (a list filled by `append`) and
+    note whether the object was made outside every transform (see variables.py)."""
 
     def __call__(cls, *args, **kwargs):
         obj = super().__call__(*args, **kwargs)
@@ -104,9 +103,8 @@ class Pytree(metaclass=ObjectMeta):
         is_marker, marked_data, value = _marker(value)
         if self.__dict__.get("_object__outside_trace") and has_tracer(value):
             raise TraceContextError(
-                f"Cannot mutate '{type(self).__name__}' from a different trace level: it was "
-                "created outside the JAX transform that is running. Pass it to the transform as an "
-                "argument (and use the NNX transform, minnx.jit, minnx.grad, ...).")
+                f"Cannot mutate '{type(self).__name__}' from a different trace level: it was made "
+                "outside the running JAX transform. Pass it to the NNX transform as an argument.")
         if self._object__is_pytree:
             nodes = self._data_status()
             if not is_marker:
@@ -114,10 +112,8 @@ class Pytree(metaclass=ObjectMeta):
                 if is_data(value) and was_static:
                     raise ValueError(
                         f"Cannot assign data value of type '{type(value).__name__}' to static "
-                        f"attribute '{name}' of {type(self).__name__}: the attribute was first set "
-                        f"to a {type(vars(self)[name]).__name__}, which made it configuration "
-                        "(part of the GraphDef), so split/jit/grad would not see the new value. "
-                        f"To make it state from now on, write `self.{name} = minnx.data(...)`.")
+                        f"attribute '{name}' of {type(self).__name__}: its first value made it "
+                        f"configuration. To make it state, write `self.{name} = minnx.data(...)`.")
                 marked_data = nodes.get(name, is_data(value))
             if not marked_data and has_data(value):
                 raise _static_holds_data_error(self, name, value)
@@ -173,11 +169,9 @@ def _static_holds_data_error(obj, name, value):
                     if is_data(x)})
     return ValueError(
         f"Found data ({', '.join(kinds)}) in the static attribute '{name}' of "
-        f"{type(obj).__name__} (a {type(value).__name__}). As in flax 0.12, a plain list, tuple "
-        "or dict of layers or arrays is configuration unless you say otherwise, and "
-        "split/jit/grad would not see the arrays inside. Write one of:\n"
-        f"  self.{name} = minnx.List([...])  or  minnx.Dict({{...}})   # a container of state\n"
-        f"  self.{name} = minnx.data(...)                          # keep the Python container")
+        f"{type(obj).__name__} (a {type(value).__name__}): as in flax 0.12, a plain list or dict "
+        f"is configuration. Write `self.{name} = minnx.List([...])` (or minnx.Dict), or "
+        f"`self.{name} = minnx.data(...)` to keep the Python container.")
 
 # -- Objects are pytrees: data attributes are the children, static ones the aux data ---------
 def _flatten_with_keys(obj):
@@ -186,10 +180,7 @@ def _flatten_with_keys(obj):
     static = []
     for name, value in obj._graph_items():
         if obj._is_data_attribute(name, value):
-            if isinstance(name, int):  # a List's items
-                key = jax.tree_util.SequenceKey(name)
-            else:
-                key = jax.tree_util.GetAttrKey(name)
+            key = SequenceKey(name) if isinstance(name, int) else GetAttrKey(name)  # List items
             children.append((key, value))
             names.append(name)
         else:

@@ -1,9 +1,8 @@
 """State: the arrays of a Module as a nested mapping, a JAX pytree.
 
-`split` returns a `State` whose keys follow attribute names (`state['linear']['kernel']`, or
-`state.linear.kernel`) and whose leaves are the Module's Variables. Because State is a pytree,
-`jax.jit`, `jax.grad` and `jax.tree.map` accept it directly. The helpers here work on States
-alone: `merge_state`, `split_state`, `filter_state`, `as_pure`, `to_pure_dict`.
+`split` returns a `State` keyed by attribute names (`state['linear']['kernel']`, or
+`state.linear.kernel`) whose leaves are the Module's Variables. As a pytree it goes straight into
+`jax.jit`, `jax.grad` and `jax.tree.map`. The helpers here (`merge_state`, ...) take States alone.
 """
 from collections.abc import Mapping
 
@@ -13,8 +12,7 @@ from .filters import filters_to_predicates, to_predicate
 from .variables import Variable, array_summary
 
 
-def sort_key(key):
-    """Keys sort ints first, then the rest as text: the order split walks a node's children."""
+def sort_key(key):  # ints first, then the rest as text
     if isinstance(key, int):
         return (0, key, "")
     return (1, 0, str(key))
@@ -41,8 +39,7 @@ class State(dict):
     def __setattr__(self, name, value):
         self[name] = value
 
-    def flat_state(self):
-        """A list of `(path, leaf)` pairs, depth first in sorted key order."""
+    def flat_state(self):  # a list of `(path, leaf)` pairs, depth first in sorted key order
         flat = []
         for key in sorted(self, key=sort_key):
             value = self[key]
@@ -53,8 +50,7 @@ class State(dict):
         return flat
 
     @classmethod
-    def from_flat_path(cls, flat):
-        """The State holding each `(path, leaf)` of `flat` at its path."""
+    def from_flat_path(cls, flat):  # the State holding each `(path, leaf)` at its path
         root = cls()
         for path, leaf in flat:
             node = root
@@ -76,8 +72,7 @@ class State(dict):
         return to_pure_dict(self)
 
     def replace_by_pure_dict(self, pure_dict):
-        """Put the raw values of `pure_dict` (from `to_pure_dict`, a checkpoint) into this State,
-        in new Variables of the same types. Every path of `pure_dict` must be in the State."""
+        """Put the raw values of `pure_dict` (a checkpoint) into this State, in new Variables."""
         leaves = dict(self.flat_state())
         for path, value in State(pure_dict).flat_state():
             if path not in leaves:
@@ -166,10 +161,5 @@ def to_pure_dict(state):
     """Nested plain dicts of raw values: the form checkpoint libraries like."""
     pure_dict = {}
     for key, value in state.items():
-        if isinstance(value, State):
-            pure_dict[key] = to_pure_dict(value)
-        elif isinstance(value, Variable):
-            pure_dict[key] = value.get_value()
-        else:
-            pure_dict[key] = value
+        pure_dict[key] = to_pure_dict(value) if isinstance(value, State) else as_pure(value)
     return pure_dict

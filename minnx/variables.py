@@ -1,10 +1,9 @@
 """Variables: the boxes that hold a Module's state.
 
-A Module keeps its arrays inside `Variable` objects. The Variable's *type* says what the array
-is for (`Param` is trained, `BatchStat` is a running statistic, ...), and filters select state
-by that type. A Variable is mutable: `v[...] = x` writes into it, which is how NNX code looks
-stateful. Variables are also JAX pytrees (one child, the value; the metadata is static), so
-`jax.tree.map` sees straight through them to the arrays.
+A Variable's *type* says what its array is for (`Param` is trained, `BatchStat` is a running
+statistic, ...), and filters select state by that type. `v[...] = x` writes into it, which is how
+NNX code looks stateful. Variables are JAX pytrees (one child, the value; the metadata is
+static), so `jax.tree.map` sees straight through them to the arrays.
 """
 import functools
 
@@ -17,8 +16,7 @@ class TraceContextError(Exception):
     """A Variable or Object made outside a JAX transform was changed inside one."""
 
 # How many minnx transforms are tracing now. A Variable made outside every transform must not
-# receive a traced value: it would leak out when the transform returns. (minnx cannot see a plain
-# `jax.grad` start, so a Variable made inside one with a concrete value counts as outside.)
+# receive a traced value: it would leak out (one made in a plain `jax.grad` counts as outside).
 _transform_depth = [0]
 
 def traced_by_minnx(fn):
@@ -55,8 +53,7 @@ class VariableMetadata:
 def _unbox(x):
     return x.get_value() if isinstance(x, Variable) else x
 
-def _operator(name):
-    """A method applying the value's operator `name`: `kernel @ x` is `kernel[...] @ x`."""
+def _operator(name):  # a method applying the value's operator: `kernel @ x` is `kernel[...] @ x`
     def operator(self, *other):
         return getattr(self.get_value(), name)(*map(_unbox, other))
     operator.__name__ = name
@@ -66,19 +63,14 @@ def _in_place_operator(symbol):
     """`kernel -= x` would replace the Variable attribute by a plain array: refuse it."""
     def operator(self, other):
         raise NotImplementedError(
-            f"In-place operations are no longer supported for Variable: `x {symbol} y` would "
-            f"replace the {type(self).__name__} with a plain array, which then drops out of the "
-            f"model's state and stops training. Use `variable[...] {symbol} y` instead.")
+            f"In-place operations are no longer supported for Variable: `x {symbol} y` would make "
+            f"the {type(self).__name__} a plain array, out of the model's state. Use "
+            f"`variable[...] {symbol} y` instead.")
     return operator
 
 class Variable:
-    """A mutable box for one value (usually a jax.Array) plus metadata.
-
-    >>> w = Variable(jnp.ones(3), tag="hello")
-    >>> w[...]          # read          (the seeds also write `w.value`)
-    >>> w[...] = x      # write in place
-    >>> w.tag           # metadata reads as an attribute
-    """
+    """A mutable box for one value (usually a jax.Array) plus metadata: `w[...]` reads the
+    value, `w[...] = x` writes it in place, `w.tag` reads the metadata entry `tag`."""
 
     __hash__ = None  # unhashable, as in flax: == compares values
 
@@ -123,9 +115,8 @@ class Variable:
         return value[index]
 
     def set_value(self, value, *, index=MISSING):
-        """Replace the value, or write into it at `index` (`v[...] = x`, `v[0] = x`). Writing at
-        an index keeps the shape and dtype, as in flax: `bias[...] = 0.0` fills the array with
-        zeros, float64 NumPy data is cast to float32, an array of another shape raises."""
+        """Replace the value, or write into it at `index` (`v[...] = x`, `v[0] = x`), keeping
+        shape and dtype as flax does: `bias[...] = 0.0` fills the array with zeros."""
         value = _unbox(value)
         self._check_can_update(value)
         raw = self._raw_value
@@ -145,17 +136,12 @@ class Variable:
         if self._created_outside_trace and has_tracer(value):
             raise TraceContextError(
                 f"Cannot mutate {type(self).__name__} from a different trace level: it was made "
-                "outside the JAX transform that is running, so a traced value written into it "
-                "would leak out. Pass the Module (or Rngs) to the transform as an argument, and "
-                "use the NNX transform (minnx.jit, minnx.grad, ...) so its changes come out.")
+                "outside the running JAX transform, so a traced value would leak out. Pass the "
+                "Module (or Rngs) to the NNX transform (minnx.jit, ...) as an argument.")
 
     @property
-    def value(self):  # the older form of `v[...]` (flax deprecates it)
+    def value(self):  # the older form of `v[...]` (flax deprecates it); __setattr__ writes it
         return self.get_value()
-
-    @value.setter
-    def value(self, value):
-        self.set_value(value)
 
     def __getitem__(self, index):
         return self.get_value(index=index)
@@ -186,8 +172,7 @@ class Variable:
         return self._var_metadata[name]
 
     def set_metadata(self, *args, **kwargs):
-        """`set_metadata({...})` replaces all metadata; `set_metadata(name, value)` or
-        `set_metadata(name=value)` sets entries."""
+        """`set_metadata({...})` replaces all metadata; `(name, value)` or `name=value` sets one."""
         self._check_can_update(None)
         if len(args) == 1 and not kwargs:
             object.__setattr__(self, "_var_metadata", dict(args[0]))
@@ -273,8 +258,7 @@ class Variable:
         metadata = "".join(f", {k}={v!r}" for k, v in self._var_metadata.items())
         return f"{type(self).__name__}(value={array_summary(self.get_value())}{metadata})"
 
-def _register_pytree(cls):
-    """Variables are pytrees: one child, the value; the sorted metadata is static."""
+def _register_pytree(cls):  # one child, the value; the sorted metadata is static
     def flatten_with_keys(variable):
         metadata = tuple(sorted(variable._var_metadata.items()))
         return ((jax.tree_util.GetAttrKey("value"), variable._raw_value),), metadata
@@ -287,13 +271,12 @@ def _register_pytree(cls):
 _register_pytree(Variable)
 
 def array_summary(x):
-    """How a value prints in a Variable: `<float32(2, 3) ≈0.1 ±0.9 [≥-1.2, ≤1.5] nonzero:6>`,
-    and arrays of up to 8 numbers in full."""
+    """How a value prints: `<float32(2, 3) ≈0.1 ±0.9 [≥-1.2, ≤1.5] nonzero:6>`, or in full."""
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         return repr(x)
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
         return f"<jax.Array key{x.shape}>"
-    head = f"{x.dtype}({', '.join(map(str, x.shape))}{',' if len(x.shape) == 1 else ''})"
+    head = f"{x.dtype}{tuple(x.shape)}"
     if isinstance(x, jax.core.Tracer):
         return f"<traced {head}>"  # inside a transform: only the shape and dtype are known
     if not hasattr(x, "__array__"):
