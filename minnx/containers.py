@@ -1,9 +1,9 @@
 """Containers: List and Dict, Modules that hold sub-Modules, arrays or settings as items.
 
-A plain Python list of layers is refused as an attribute (objects.py). A `List` keeps each item
-as an attribute named by its index, so the data/static rules apply item by item (a Linear is
-data, `minnx.relu` is static) and the State's keys are integers: `state['layers'][0]['kernel']`.
-A `Dict` keeps each item as an attribute named by its key.
+A plain list of layers is refused as an attribute (objects.py). A `List` keeps each item as an
+attribute named by its index, so the data/static rules apply item by item (a Linear is data,
+`minnx.relu` static) and State keys are integers: `state['layers'][0]['kernel']`. A `Dict`
+keeps each item as an attribute named by its key.
 """
 from collections.abc import MutableMapping, MutableSequence
 
@@ -71,8 +71,7 @@ class List(Module, MutableSequence):
         for item, is_data_item in items[index:]:
             self._graph_set(len(self), item, is_data_item)
 
-    def _with_status(self):
-        """`(item, is it data)` for every item, to move items without changing their status."""
+    def _with_status(self):  # `(item, is it data)` for every item, to move items as they are
         return [(item, self._is_data_attribute(i, item)) for i, item in self._graph_items()]
 
     def _rewrite(self, items_with_status):

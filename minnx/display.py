@@ -1,8 +1,7 @@
 """display: show a Module in a notebook, as an interactive tree when treescope is installed.
 
-`print(model)` gives the text tree of objects.py: each Module's first line counts its state by
-Variable type, e.g. `MLP( # Param: 165 (660 B), BatchStat: 32 (128 B), Total: ...`, and each
-array is summarised as in the slides (dtype, shape, mean, standard deviation, range).
+Elsewhere it prints the text tree of objects.py: each Module's first line counts its state by
+Variable type (`MLP( # Param: 165 (660 B), ...`), and each array is summarised.
 """
 try:
     import IPython

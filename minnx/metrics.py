@@ -1,9 +1,8 @@
 """Metrics: running averages kept in Variables, so they update inside `minnx.jit`.
 
 As in flax's MNIST tutorial: `metrics = MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`,
-then `metrics.update(loss=..., logits=..., labels=...)` each step, `metrics.compute()` for the
-numbers, `metrics.reset()` between epochs. An update checks all its arguments before it
-changes anything, so a wrong keyword leaves every metric as it was.
+then `metrics.update(loss=..., logits=..., labels=...)` each step, `metrics.compute()`, and
+`metrics.reset()` between epochs. An update checks all its arguments before changing anything.
 """
 import dataclasses
 
@@ -38,9 +37,6 @@ class Average(Metric):
         self.count[...] = jnp.array(0, dtype=jnp.int32)
 
     def check(self, mask=None, **kwargs):
-        self._check_values(mask, kwargs)
-
-    def _check_values(self, mask, kwargs):
         if self.argname not in kwargs:
             raise TypeError(f"Expected keyword argument '{self.argname}' for "
                             f"{type(self).__name__}.update, got {sorted(kwargs) or 'none'}.")
@@ -48,7 +44,7 @@ class Average(Metric):
             raise ValueError(f"If mask is provided, {self.argname} should be a jax array")
 
     def update(self, mask=None, **kwargs):
-        self._check_values(mask, kwargs)
+        Average.check(self, mask, **kwargs)  # Accuracy.check takes other arguments
         values = kwargs[self.argname]
         if isinstance(values, (int, float)):
             self.total[...] += values
@@ -97,16 +93,13 @@ class Accuracy(Average):
             correct = logits.argmax(axis=-1) == labels
         super().update(values=correct, mask=mask)
 
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Statistics:
     """What Welford computes."""
     mean: jax.Array
     standard_error_of_mean: jax.Array
     standard_deviation: jax.Array
-
-jax.tree_util.register_dataclass(
-    Statistics, data_fields=["mean", "standard_error_of_mean", "standard_deviation"],
-    meta_fields=[])
 
 class Welford(Metric):
     """The running mean and variance of every value passed (Welford's algorithm)."""
