@@ -1,20 +1,15 @@
 """Lifting: how an NNX transform carries Modules across a JAX transform, in three steps.
 
-JAX transforms take pure functions of arrays; a Module is neither. So every NNX transform wraps
-its JAX transform in the split / merge / update a learner would write by hand (notebook 4):
-
+JAX transforms take pure functions of arrays, so every NNX transform wraps its JAX transform in
+the split / merge / update a learner would write by hand around `jax.jit` (notebook 4):
 1. `split_arguments` (outside): split the graph nodes among the arguments *together* (a layer
-   passed twice stays one layer), and put in each node's place the list of its Variables'
-   values: plain arrays, which JAX can trace.
-2. `merge_arguments` (inside, while JAX traces): build fresh objects around those values and
-   call the function, which may change them freely. `split_results` then returns the values
-   that changed, and a static description of the rest (new attributes, objects in the output).
-3. `update_arguments` (outside): write the changed values into the caller's own Variables, and
-   hand back the output, with the caller's objects where the function returned them.
-
-With `graph_updates=True` (the default) structure changes come out too: a new attribute, a sown
-value, a replaced layer. With `graph_updates=False`, or in tree mode, only the values of the
-Variables passed in come out, and the output must not contain them (FLIP 5310).
+   passed twice stays one), and put in each node's place the values of its Variables.
+2. `merge_arguments` (inside, while JAX traces): fresh objects around those values, which the
+   function may change. `split_results` returns what changed and a static description of the
+   rest (new attributes, objects in the output).
+3. `update_arguments` (outside): write the changes into the caller's own objects.
+With `graph_updates=False`, or in tree mode, only the values of the Variables passed in come
+out, and the output must not contain them (flax's FLIP 5310).
 """
 from typing import Any, NamedTuple
 

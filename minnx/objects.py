@@ -1,11 +1,9 @@
 """Objects: the base class of everything NNX keeps state in (Modules, Rngs, Optimizer, ...).
 
-1. Each attribute is *data* (state: Variables, arrays, Objects, values marked `minnx.data(...)`)
-   or *static* (configuration: ints, strings, functions). The first assignment decides and the
-   status sticks to the name; as in flax 0.12, a plain list of layers or arrays is refused.
-2. Objects are JAX pytrees (unless `pytree=False`): data attributes are the children.
-3. `graph.py` walks Objects only through `_graph_items`, `_graph_set` and `_graph_new`, so
-   containers (List, Dict) can keep their items their own way.
+Each attribute is *data* (state: Variables, arrays, Objects, values marked `minnx.data(...)`) or
+*static* (configuration: ints, strings, functions); the first assignment decides, for good. Data
+attributes are the children when JAX sees an Object as a pytree, and all that `graph.py` walks,
+through `_graph_items`, `_graph_set` and `_graph_new` (so List and Dict keep items their way).
 """
 import abc
 import dataclasses
@@ -199,27 +197,21 @@ def _unflatten(cls):
     return unflatten
 
 # -- repr: a Module printed as a tree, with its Variables counted by type ---------------------
-def iter_nodes_and_variables(x, seen):  # every Object and Variable reachable, each once
-    if isinstance(x, (Pytree, Variable)):
-        if id(x) in seen:
-            return
-        seen.add(id(x))
-        yield x
-        if isinstance(x, Variable):
-            return
-        children = [v for k, v in x._graph_items() if x._is_data_attribute(k, v)]
-    else:
-        children = jax.tree.leaves(x, is_leaf=lambda y: isinstance(y, (Pytree, Variable)))
-        if len(children) == 1 and children[0] is x:
-            return
-    for child in children:
-        yield from iter_nodes_and_variables(child, seen)
+def _variables(x, seen):  # every Variable reachable through data attributes, each once
+    for leaf in jax.tree.leaves(x, is_leaf=lambda y: isinstance(y, (Pytree, Variable))):
+        if id(leaf) in seen or not isinstance(leaf, (Pytree, Variable)):
+            continue
+        seen.add(id(leaf))
+        if isinstance(leaf, Variable):
+            yield leaf
+        else:
+            for name, value in leaf._graph_items():
+                if leaf._is_data_attribute(name, value):
+                    yield from _variables(value, seen)
 
 def count_variables(node):  # `{'Param': (numbers, bytes), ...}`, each Variable once
     counts = {}
-    for x in iter_nodes_and_variables(node, set()):
-        if not isinstance(x, Variable):
-            continue
+    for x in _variables(node, set()):
         name = "RngState" if isinstance(x, RngState) else type(x).__name__  # keys and counts
         for leaf in jax.tree.leaves(x.get_raw_value()):
             if not hasattr(leaf, "dtype"):

@@ -237,10 +237,6 @@ def _split(node, splits, only, squeeze, graph, shown_from):  # shown_from: where
         backups.append((stream, stream.key[...], stream.count[...]))
         if squeeze:
             key = key[0]
-            count_shape = stream.count.shape
-        else:
-            split_shape = (splits,) if isinstance(splits, int) else tuple(splits)
-            count_shape = (*split_shape, *stream.count.shape)
         stream.key.set_value(key)
-        stream.count.set_value(jnp.zeros(count_shape, dtype=jnp.uint32))
+        stream.count.set_value(jnp.zeros(key.shape, dtype=jnp.uint32))
     return backups

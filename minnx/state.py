@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import jax
 
 from .filters import filters_to_predicates, to_predicate
-from .variables import Variable, array_summary
+from .variables import Variable, array_summary, unbox
 
 
 def sort_key(key):  # ints first, then the rest as text
@@ -76,8 +76,7 @@ class State(dict):
         leaves = dict(self.flat_state())
         for path, value in State(pure_dict).flat_state():
             if path not in leaves:
-                raise ValueError(f"replace_by_pure_dict: the State has nothing at "
-                                 f"{'/'.join(map(str, path))}.")
+                raise ValueError(f"replace_by_pure_dict: the State has no {path_text(path)}.")
             node = self
             for key in path[:-1]:
                 node = node[key]
@@ -88,9 +87,9 @@ class State(dict):
         return f"State({_nested_repr(self, '')})"
 
 def _nested_repr(node, indent):
+    if isinstance(node, Variable):
+        return repr(node)
     if not isinstance(node, State):
-        if isinstance(node, Variable):
-            return repr(node)
         return array_summary(node)
     if not node:
         return "{}"
@@ -150,10 +149,8 @@ def merge_state(state, /, *states):
     return State.from_flat_path(flat.items())
 
 def as_pure(tree):
-    """Replace every Variable in a tree (a State, say) by the raw value it holds."""
-    def value_of(x):
-        return x.get_value() if isinstance(x, Variable) else x
-    return jax.tree.map(value_of, tree, is_leaf=lambda x: isinstance(x, Variable))
+    """Replace every Variable in a tree (a State, say) by the value it holds."""
+    return jax.tree.map(unbox, tree, is_leaf=lambda x: isinstance(x, Variable))
 
 pure = as_pure
 

@@ -174,7 +174,6 @@ def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, gr
     return wrapper
 
 def _differentiable(arg, filter, graph):  # a graph node as the State `filter` selects
-
     def part(x):
         return state(x, filter, graph=graph) if isinstance(x, Pytree) else x
     return jax.tree.map(part, arg, is_leaf=is_node_or_variable)
@@ -219,21 +218,18 @@ def _traced(f, plan, all_values=False):
         return split_results(f(*args), state_inside, plan, all_values=all_values)
     return inner
 
-def _call_transformed(jax_transform, f, args, graph, graph_updates, *, write=True):
-    """Split `args`, run `jax_transform(inner)` on them, update the caller's objects (unless
-    `write` is False, for eval_shape)."""
-    pure, lifted = _split(args, graph, graph_updates)
-    result = jax_transform(_traced(f, lifted.plan))(*pure)
-    return update_arguments(result, lifted, write=write)
-
-def _transformed(jax_transform, f, graph, graph_updates):  # a decorator if `f` is None
+def _transformed(jax_transform, f, graph, graph_updates, write=True):
+    """`f` through `jax_transform`, with lift.py's steps around it (a decorator if `f` is None).
+    With `write=False` (eval_shape) the caller's objects are left as they were."""
     if f is None:
         return functools.partial(_transformed, jax_transform, graph=graph,
                                  graph_updates=graph_updates)
 
     @functools.wraps(f)
     def wrapper(*args):
-        return _call_transformed(jax_transform, f, args, graph, graph_updates)
+        pure, lifted = _split(args, graph, graph_updates)
+        result = jax_transform(_traced(f, lifted.plan))(*pure)
+        return update_arguments(result, lifted, write=write)
     return wrapper
 
 def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_name=None,
@@ -265,7 +261,7 @@ def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
 
     def abstract(inner):
         return functools.partial(jax.eval_shape, inner)
-    return _call_transformed(abstract, call, args, graph, graph_updates, write=False)
+    return _transformed(abstract, call, graph, graph_updates, write=False)(*args)
 
 def switch(index, branches, *operands, graph=None, graph_updates=None):
     """`jax.lax.switch` whose operands may be Modules; every branch may change their values."""

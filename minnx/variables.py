@@ -1,9 +1,8 @@
 """Variables: the boxes that hold a Module's state.
 
-A Variable's *type* says what its array is for (`Param` is trained, `BatchStat` is a running
-statistic, ...), and filters select state by that type. `v[...] = x` writes into it, which is how
-NNX code looks stateful. Variables are JAX pytrees (one child, the value; the metadata is
-static), so `jax.tree.map` sees straight through them to the arrays.
+A Variable's *type* says what its value is for (`Param` is trained, `BatchStat` is a running
+statistic, ...), and filters select state by type. `v[...] = x` writes into it, which is how NNX
+code looks stateful. Variables are pytrees whose one child is the value (the metadata is static).
 """
 import functools
 
@@ -50,12 +49,12 @@ class VariableMetadata:
         self.raw_value = raw_value
         self.metadata = dict(metadata)
 
-def _unbox(x):
+def unbox(x):  # a Variable's value; anything else as it is
     return x.get_value() if isinstance(x, Variable) else x
 
 def _operator(name):  # a method applying the value's operator: `kernel @ x` is `kernel[...] @ x`
     def operator(self, *other):
-        return getattr(self.get_value(), name)(*map(_unbox, other))
+        return getattr(self.get_value(), name)(*map(unbox, other))
     operator.__name__ = name
     return operator
 
@@ -117,7 +116,7 @@ class Variable:
     def set_value(self, value, *, index=MISSING):
         """Replace the value, or write into it at `index` (`v[...] = x`, `v[0] = x`), keeping
         shape and dtype as flax does: `bias[...] = 0.0` fills the array with zeros."""
-        value = _unbox(value)
+        value = unbox(value)
         self._check_can_update(value)
         raw = self._raw_value
         if index is MISSING:
@@ -173,7 +172,6 @@ class Variable:
 
     def set_metadata(self, *args, **kwargs):
         """`set_metadata({...})` replaces all metadata; `(name, value)` or `name=value` sets one."""
-        self._check_can_update(None)
         if len(args) == 1 and not kwargs:
             object.__setattr__(self, "_var_metadata", dict(args[0]))
         elif len(args) == 2 and not kwargs:
@@ -222,7 +220,7 @@ class Variable:
         return self.get_value()(*args, **kwargs)
 
     def __eq__(self, other):
-        return self.get_value() == _unbox(other)
+        return self.get_value() == unbox(other)
 
     def __bool__(self):
         return bool(self.get_value())
