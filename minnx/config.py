@@ -1,21 +1,18 @@
 """Graph mode or tree mode: the two switches every NNX API reads.
 
-Graph mode (the default): a model is an object graph, shared layers are allowed, and transforms
-carry structure changes (a new attribute, a sown value) out. Tree mode: a model is a tree, like
-any pytree, and transforms carry only Variable values out (flax's planned default, FLIP 5310).
-`set_graph_mode(False)` switches now, for a `with` block, or as a decorator for one function;
-`set_graph_updates` likewise. NNX_GRAPH_MODE and NNX_GRAPH_UPDATES set the defaults at import.
+Graph mode (the default): a model is an object graph, layers may be shared, and transforms carry
+structure changes out. Tree mode: a model is a tree and transforms carry only Variable values out
+(flax's FLIP 5310). `set_graph_mode`/`set_graph_updates` switch now, for a `with` block, or for a
+decorated function; NNX_GRAPH_MODE and NNX_GRAPH_UPDATES set the defaults at import.
 """
 import functools
 import os
-
 
 def _env_flag(name):
     text = os.environ.get(name, "true").lower()
     if text not in ("y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0"):
         raise ValueError(f"invalid truth value {text!r} for environment variable {name!r}")
     return text in ("y", "yes", "t", "true", "on", "1")
-
 
 class _Switch:
     """Calling sets the value; `with` restores the previous one after the block."""
@@ -44,20 +41,16 @@ class _Switch:
                 return f(*args, **kwargs)
         return wrapper
 
-
 class set_graph_mode(_Switch):
     """True: models are object graphs (shared references allowed). False: tree mode."""
     value = _env_flag("NNX_GRAPH_MODE")
-
 
 class set_graph_updates(_Switch):
     """True: transforms carry structure changes (new attributes, sown values) out."""
     value = _env_flag("NNX_GRAPH_UPDATES")
 
-
 def graph_mode(graph):  # the `graph=` argument of a call, or the current setting if None
     return set_graph_mode.current_value() if graph is None else graph
-
 
 def graph_updates_mode(graph_updates):
     return set_graph_updates.current_value() if graph_updates is None else graph_updates

@@ -9,7 +9,6 @@ from collections.abc import MutableMapping, MutableSequence
 
 from .module import Module
 
-
 class List(Module, MutableSequence):
     """A list that is part of the graph: `self.layers = minnx.List([Linear(...), ...])`."""
 
@@ -63,12 +62,10 @@ class List(Module, MutableSequence):
         self._rewrite([item for j, item in enumerate(self._with_status()) if j not in removed])
 
     def insert(self, i, value):
-        n = len(self)
-        index = min(max(i + n if i < 0 else i, 0), n)
         items = self._with_status()
-        self._rewrite(items[:index])  # keep the head, then append the new item and the tail
-        self.append(value)
-        for item, is_data_item in items[index:]:
+        self._rewrite(items[:i])  # keep the head (slicing places `i` as list.insert does),
+        self.append(value)  # then append the new item and the tail
+        for item, is_data_item in items[i:]:
             self._graph_set(len(self), item, is_data_item)
 
     def _with_status(self):  # `(item, is it data)` for every item, to move items as they are

@@ -9,7 +9,6 @@ try:
 except ImportError:  # outside a notebook environment: print instead
     IPython = treescope = None
 
-
 def display(*nodes):
     """Show nodes: treescope's interactive view in a notebook kernel, else `print`'s text tree."""
     shell = IPython.get_ipython() if IPython else None

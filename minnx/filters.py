@@ -7,7 +7,6 @@ each of them into. A path is a tuple of names and indexes: `('layers', 0, 'kerne
 """
 import dataclasses
 
-
 class FilterError(TypeError, ValueError):
     """An argument that is not a filter (TypeError; flax's own message fails as a ValueError)."""
 

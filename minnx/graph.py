@@ -1,11 +1,9 @@
 """The graph: how a Python object graph becomes (GraphDef, State) and back.
 
-`split(model)` walks the model depth first, attributes in sorted order: each Variable (and any
-other value in a data attribute) goes into the State under its path (`('linear', 'kernel')`), the
-rest (classes, static attributes, where each Variable sat) into the GraphDef, a hashable
-description of the structure. An object met again (a shared layer, a cycle) is recorded as a
-reference to its first visit, so `merge` rebuilds the same sharing; tree mode (`graph=False`)
-refuses it. `update(model, state)` writes a State's values into an existing model.
+`split` walks a model depth first, attributes sorted: each Variable (or value in a data attribute)
+goes into the State under its path, the rest (classes, static attributes, where each Variable sat)
+into the GraphDef, a hashable description. An object met again (a shared layer, a cycle) becomes
+a reference to its first visit, so `merge` rebuilds the sharing (tree mode refuses it instead).
 """
 import functools
 from typing import Any, NamedTuple
@@ -16,7 +14,6 @@ from .config import graph_mode
 from .objects import Pytree, _static_holds_data_error, has_data
 from .state import State, filter_state, group_by_filters, one_or_tuple, path_text
 from .variables import Variable
-
 
 # -- the GraphDef: a tree of these named tuples (immutable and hashable) ----------------------
 class NodeDef(NamedTuple):  # an object: its class, visit number and attributes' definitions
@@ -125,8 +122,7 @@ def is_graph_node(x) -> bool:
 def is_node_or_variable(x) -> bool:
     return isinstance(x, (Pytree, Variable))
 
-def key_name(key):
-    """A JAX key-path entry as a path part: 'mu', 0, ..."""
+def key_name(key):  # a JAX key-path entry as a path part: 'mu', 0, ...
     for attribute in ("name", "key", "idx"):
         if hasattr(key, attribute):
             return getattr(key, attribute)
@@ -139,8 +135,8 @@ def _shared_reference_error(x, first_path, path, where):
         f"references: make the model a tree, or pass graph=True to {where}.")
 
 def flatten(node, *, graph=None, objects=None, where="split"):
-    """`node` -> (GraphDef, [(path, Variable or raw value), ...]). A list passed as `objects`
-    receives every object and Variable in visit order (their GraphDef indexes)."""
+    """`node` -> (GraphDef, [(path, Variable or raw value), ...]); `objects` (a list) receives
+    every object and Variable in visit order, i.e. by GraphDef index."""
     graph = graph_mode(graph)
     first_visit = {}  # id(object or Variable) -> (index, path)
     leaves = []
@@ -181,14 +177,14 @@ def flatten(node, *, graph=None, objects=None, where="split"):
     root = visit(node, ())
     return GraphDef(root, len(leaves)), leaves
 
-def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
+def unflatten(graphdef, leaves, *, reuse=None, copy=False):
     """Objects from a GraphDef and a `{path: leaf}` dict (consumed: what is left was unused):
     fresh ones, except those in `reuse` (`{index: object}`), emptied and refilled in place. A
-    Variable in `leaves` goes in as it is, unless `copy`. A dict `built` receives the objects."""
+    Variable in `leaves` goes in as it is, unless `copy`."""
     if not isinstance(graphdef, GraphDef):
         raise TypeError(f"minnx.merge: the first argument must be the GraphDef returned by split, "
                         f"got {type(graphdef).__name__}.")
-    built = {} if built is None else built
+    built = {}  # index -> the object built for it, for the NodeRefs
     reuse = reuse or {}
 
     def take(path, kind):
@@ -241,10 +237,7 @@ def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
 def _states_to_flat(states):  # `{path: leaf}` from the States split returned
     flat = {}
     for s in states:
-        if isinstance(s, dict):
-            pairs = State(s).flat_state()
-        else:
-            pairs = [((), s)]
+        pairs = State(s).flat_state() if isinstance(s, dict) else [((), s)]  # a bare Variable
         for path, leaf in pairs:
             if path in flat:
                 raise ValueError(f"minnx.merge: two of the states both hold a value at "
@@ -258,8 +251,7 @@ def _state_of(leaves):  # the State of a walk's leaves; for a bare Variable, its
     return State.from_flat_path(leaves)
 
 def split(node, *filters, graph=None):
-    """`graphdef, state = split(model)`; with filters, one State per filter:
-    `graphdef, params, rest = split(model, Param, ...)`."""
+    """`graphdef, state = split(model)`, or `graphdef, params, rest = split(model, Param, ...)`."""
     graphdef, leaves = flatten(node, graph=graph)
     if not filters:
         return graphdef, _state_of(leaves)
@@ -268,8 +260,7 @@ def split(node, *filters, graph=None):
 
 def merge(graphdef, state=None, /, *states, copy=False):
     """A new object from a GraphDef and the State(s) split returned."""
-    all_states = [s for s in (state, *states) if s is not None]
-    leaves = _states_to_flat(all_states)
+    leaves = _states_to_flat([s for s in (state, *states) if s is not None])
     node = unflatten(graphdef, leaves, copy=copy)
     if leaves:
         extra = ", ".join(path_text(p) for p in list(leaves)[:5])
@@ -294,16 +285,14 @@ def graphdef(node, /, *, graph=None):
 
 def _child(node, key):  # the child at `key` (an attribute, a list index, a dict key), or None
     if isinstance(node, Pytree):
-        items = dict(node._graph_items())
-        return items.get(key)
+        return dict(node._graph_items()).get(key)
     try:
         return node[key]
     except (KeyError, IndexError, TypeError):
         return getattr(node, str(key), None)  # a field of a NamedTuple inside a pytree
 
 def update(node, state, /, *states):
-    """Write State(s) into `node` in place: its Variables take the new values (and metadata).
-    Every path is checked before anything is written."""
+    """Write State(s) into `node`'s own Variables, after checking every path."""
     writes = []
     for path, leaf in _states_to_flat((state, *states)).items():
         parent = node
@@ -345,8 +334,7 @@ def pop(node, *filters):
     return one_or_tuple([State.from_flat_path(group) for group in groups])
 
 def clone(node, variables=True, *, arrays=False, graph=None):
-    """A copy with the same sharing: new objects, new Variables unless `variables=False`, and
-    new arrays if `arrays=True`."""
+    """A copy with the same sharing; new Variables unless `variables=False`, new arrays if asked."""
     graphdef, leaves = flatten(node, graph=graph, where="clone")
     copies = {}
     for path, leaf in leaves:
@@ -360,8 +348,7 @@ def clone(node, variables=True, *, arrays=False, graph=None):
     return unflatten(graphdef, copies)
 
 def iter_graph(node, /, *, graph=None):
-    """`(path, value)` for every object, Variable and attribute value, children first, each
-    shared object once."""
+    """`(path, value)` for every object, Variable and attribute value, children first."""
     graph = graph_mode(graph)
     seen = {}
 

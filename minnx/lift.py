@@ -11,6 +11,7 @@ the split / merge / update a learner would write by hand around `jax.jit` (noteb
 With `graph_updates=False`, or in tree mode, only the values of the Variables passed in come
 out, and the output must not contain them (flax's FLIP 5310).
 """
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -19,10 +20,8 @@ from .graph import GraphDef, flatten, is_node_or_variable, unflatten, update
 from .state import State
 from .variables import Variable
 
-
 class Plan:
-    """The static part of split arguments. Hashable (the hash is computed once), so a jitted
-    function is compiled once per plan and reused for arguments of the same structure."""
+    """The static part of split arguments, hashed once: jit compiles once per Plan."""
 
     def __init__(self, treedef, positions, graphdef, paths, graph, graph_updates):
         self.treedef = treedef      # the arguments' pytree, with each graph node as one leaf
@@ -51,8 +50,8 @@ def _value(leaf):
     return leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
 
 def per_argument(plan, paths, values, flat=None):
-    """The arguments' pytree with, in each graph node's place, the values whose path starts
-    there (so `vmap` maps them on that argument's axis); elsewhere `flat`'s entries, or None."""
+    """The arguments' pytree holding, in each graph node's place, the values whose paths start
+    there (so vmap maps them on that argument's axis); elsewhere `flat`'s entries, or None."""
     flat = [None] * plan.treedef.num_leaves if flat is None else list(flat)
     for k, i in enumerate(plan.positions):
         flat[i] = [v for path, v in zip(paths, values) if path[0] == k]
@@ -92,7 +91,9 @@ def merge_arguments(pure_args, plan):
         flat[i] = roots[k]
     return plan.treedef.unflatten(flat), Inner(roots, objects, [x for _, x in leaves], values)
 
-class Results(NamedTuple):
+@jax.tree_util.register_static  # a pytree with no leaves: JAX carries it out as static data
+@dataclasses.dataclass(frozen=True)
+class Results:
     """split_results' static description. `changed`: which input leaves got new values, or None
     when the structure changed; then `graphdef` describes (inputs, new output nodes), and
     `reuse` maps its indexes to the inputs', else it describes ((), new output nodes)."""
@@ -103,20 +104,6 @@ class Results(NamedTuple):
     out_treedef: Any
     out_positions: tuple  # which leaves of the output are graph nodes
     out_indexes: tuple    # for each of them, its input's GraphDef index, or None if it is new
-
-class StaticResult:
-    """A pytree with no leaves: JAX carries `value` out of a transform as static data."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def __eq__(self, other):
-        return isinstance(other, StaticResult) and self.value == other.value
-
-    def __hash__(self):
-        return hash(self.value)
-
-jax.tree_util.register_static(StaticResult)
 
 def split_results(out, inner, plan, *, all_values=False):
     """Step 2b: after the call, `(output, updates, static)` for JAX to carry out. In `output`
@@ -166,11 +153,10 @@ def split_results(out, inner, plan, *, all_values=False):
         reuse = ()
         updates = per_argument(plan, [plan.paths[j] for j in changed], [values[j] for j in changed])
     static = Results(changed, graphdef, paths, reuse, out_treedef, out_positions, out_indexes)
-    return out_treedef.unflatten(out_flat), updates, StaticResult(static)
+    return out_treedef.unflatten(out_flat), updates, static
 
 def write_leaf(lifted, j, value):
-    """Write a new value into the caller's leaf j: a Variable in place, a raw value (an array
-    attribute, an array in a `minnx.data` dict) into its parent."""
+    """Write the caller's leaf j: a Variable in place, a raw value into its parent."""
     leaf = lifted.leaves[j]
     if isinstance(leaf, Variable):
         leaf.set_raw_value(value)
@@ -179,10 +165,8 @@ def write_leaf(lifted, j, value):
         update(lifted.nodes[path[0]], State.from_flat_path([(path[1:], value)]))
 
 def update_arguments(result, lifted, *, write=True):
-    """Step 3: write the changes into the caller's objects (unless `write` is False, for
-    eval_shape), and return the output with the graph nodes put back."""
+    """Step 3: write the changes into the caller's objects (if `write`); return the output."""
     out_pure, updates, static = result
-    static = static.value
     out_flat = static.out_treedef.flatten_up_to(out_pure)
     new_places = [i for i, index in zip(static.out_positions, static.out_indexes) if index is None]
     values = [v for i in new_places for v in out_flat[i]]

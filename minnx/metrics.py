@@ -13,13 +13,12 @@ import numpy as np
 from .objects import Pytree
 from .variables import Variable
 
-
 class MetricState(Variable):
     """The running totals a Metric keeps."""
 
 class Metric(Pytree):
-    """Base class: `update(**kwargs)`, `compute()`, `reset()`; `check(**kwargs)` raises what
-    `update` would raise, without changing anything."""
+    """Base class: `update(**kwargs)`, `compute()`, `reset()`, and `check(**kwargs)`, which
+    raises what `update` would raise without changing anything."""
 
     def check(self, **kwargs):
         pass

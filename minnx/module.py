@@ -12,7 +12,6 @@ from .graph import iter_graph
 from .objects import Pytree
 from .variables import Perturbation, Variable
 
-
 class Module(Pytree):
     """Base class for layers and models."""
 

@@ -58,8 +58,7 @@ def dataclass(cls=None, /, **options):
     return dataclasses.dataclass(cls, repr=False, **options)
 
 class ObjectMeta(abc.ABCMeta):
-    """After `__init__`, check no static attribute holds data (a list filled by `append`) and
-    note whether the object was made outside every transform (see variables.py)."""
+    """After `__init__`: no static attribute may hold data, and was it made outside a trace?"""
 
     def __call__(cls, *args, **kwargs):
         obj = super().__call__(*args, **kwargs)

@@ -14,7 +14,6 @@ from .objects import Pytree, data
 from .state import as_pure
 from .variables import Variable
 
-
 class OptState(Variable):
     """Optimizer state (the step counter, and the base of the two below)."""
 
@@ -47,8 +46,7 @@ class Optimizer(Pytree):
         self.wrt = wrt
 
     def update(self, model, grads=_MISSING, /, **kwargs):
-        """One step: new parameters into `model` from `grads` (what minnx.grad returns), new
-        state into the optimizer. Returns the updates optax computed."""
+        """One step: new parameters into `model`, new state here; returns optax's updates."""
         if grads is _MISSING:
             raise TypeError("Missing required argument `grads`: write optimizer.update(model, "
                             "grads) (since flax 0.11 the optimizer does not hold the model).")

@@ -16,7 +16,6 @@ from .graph import iter_graph
 from .objects import Pytree
 from .variables import RngCount, RngKey
 
-
 def _as_key(key):  # an int seed, a typed key, or a legacy uint32 key -> a typed key
     if isinstance(key, int):
         return jax.random.key(key)
@@ -127,9 +126,7 @@ class Rngs(_RandomMethods, Pytree):
     def __contains__(self, name):
         return name in vars(self)
 
-    def _sized_items(self, sizes):
-        """`(name, stream, size)`: the size of the first filter in `sizes` (a dict, or one size
-        for all) that selects the stream, or None."""
+    def _sized_items(self, sizes):  # `(name, stream, size of the first filter selecting it)`
         if not isinstance(sizes, dict):
             sizes = {...: sizes}
         selectors = [(to_predicate(f), size) for f, size in sizes.items()]
@@ -211,9 +208,8 @@ def restore_rngs(backups, /):
             stream.count.set_value(backup[2])
 
 def split_rngs(node=None, /, *, splits, only=..., squeeze=False, graph=None):
-    """Split the streams inside `node` into `splits` keys (for vmap/scan), and put them back
-    afterwards: `@split_rngs(splits=5)` above `@minnx.vmap`, or `with split_rngs(rngs, ...):`.
-    `only` selects streams; `squeeze` keeps one key."""
+    """Split the streams inside `node` into `splits` keys (for vmap/scan) for a call: as
+    `@split_rngs(splits=5)` above `@minnx.vmap`, or `with split_rngs(rngs, splits=5):`."""
     if node is None:
         def decorator(f):
             @functools.wraps(f)

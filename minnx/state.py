@@ -11,7 +11,6 @@ import jax
 from .filters import filters_to_predicates, to_predicate
 from .variables import Variable, array_summary, unbox
 
-
 def sort_key(key):  # ints first, then the rest as text
     if isinstance(key, int):
         return (0, key, "")

@@ -21,7 +21,6 @@ from .lift import (from_argument, merge_arguments, per_argument, split_arguments
 from .objects import Pytree
 from .variables import Param, Variable, traced_by_minnx
 
-
 def _decorator(transform, f, **options):  # `@t`, `@t(...)` and `t(f, ...)` all work
     if f is None:
         return functools.partial(transform, **options)
@@ -209,8 +208,7 @@ def value_and_grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow
                       allow_int=allow_int, reduce_axes=reduce_axes, graph=graph,
                       graph_updates=graph_updates, with_value=True)
 
-def _traced(f, plan, all_values=False):
-    """The function JAX transforms: merge the arguments, call `f`, split the results."""
+def _traced(f, plan, all_values=False):  # what JAX transforms: merge, call `f`, split results
     @functools.wraps(f)  # JAX's messages then name the learner's arguments
     @traced_by_minnx
     def inner(*pure_args):
@@ -219,8 +217,7 @@ def _traced(f, plan, all_values=False):
     return inner
 
 def _transformed(jax_transform, f, graph, graph_updates, write=True):
-    """`f` through `jax_transform`, with lift.py's steps around it (a decorator if `f` is None).
-    With `write=False` (eval_shape) the caller's objects are left as they were."""
+    """`f` through `jax_transform` with lift.py's steps around (a decorator if `f` is None)."""
     if f is None:
         return functools.partial(_transformed, jax_transform, graph=graph,
                                  graph_updates=graph_updates)
@@ -254,8 +251,8 @@ def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None, graph=Non
     return _transformed(checkpointed, f, graph, graph_updates)
 
 def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
-    """What `f(*args, **kwargs)` returns, with shapes and dtypes only: nothing is computed and
-    the arguments do not change. `eval_shape(lambda: Model(rngs=Rngs(0)))` is an abstract model."""
+    """What `f(*args, **kwargs)` returns, as shapes and dtypes, computing and changing nothing:
+    `eval_shape(lambda: Model(rngs=Rngs(0)))` is an abstract model."""
     def call(*args):
         return f(*args, **kwargs)
 
@@ -282,8 +279,8 @@ class Carry:
     """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
 def _step_values(args_out, inner, plan, where):
-    """Inside a loop step: the arguments as the step leaves them, each graph node replaced by its
-    leaves' values. A step may change values only, and return only the nodes it was given."""
+    """The arguments after a loop step, each graph node replaced by its values. A step may
+    change values only, and return only the nodes it was given."""
     graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
     if graphdef != plan.graphdef:
         raise ValueError(
@@ -298,8 +295,7 @@ def _step_values(args_out, inner, plan, where):
     values = [leaf.get_raw_value() if isinstance(leaf, Variable) else leaf for _, leaf in leaves]
     return per_argument(plan, plan.paths, values, flat)
 
-def _write_back(pure_args, lifted):
-    """After a loop: every leaf's final value into the caller's objects; the arguments again."""
+def _write_back(pure_args, lifted):  # after a loop: the final values into the caller's objects
     for j, value in enumerate(from_argument(lifted.plan, pure_args)):
         write_leaf(lifted, j, value)
     flat = lifted.plan.treedef.flatten_up_to(pure_args)

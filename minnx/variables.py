@@ -18,8 +18,7 @@ class TraceContextError(Exception):
 # receive a traced value: it would leak out (one made in a plain `jax.grad` counts as outside).
 _transform_depth = [0]
 
-def traced_by_minnx(fn):
-    """Mark `fn`, the function a JAX transform traces for a minnx transform, as inside one."""
+def traced_by_minnx(fn):  # marks the function that a minnx transform has JAX trace
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         _transform_depth[0] += 1
@@ -83,8 +82,7 @@ class Variable:
         object.__setattr__(self, "_created_outside_trace", outside)
 
     @classmethod
-    def from_metadata(cls, value, metadata):
-        """A Variable made without __init__ (how merge and JAX's unflatten rebuild one)."""
+    def from_metadata(cls, value, metadata):  # without __init__: how merge rebuilds one
         variable = object.__new__(cls)
         object.__setattr__(variable, "_raw_value", value)
         object.__setattr__(variable, "_var_metadata", dict(metadata))

@@ -1,9 +1,8 @@
 """Views and captures: flax 0.12's functional forms of `train()`/`eval()` and of `sow`.
 
-`view(model, deterministic=True)` is a new model object sharing the original's Variables, with
-the settings changed on the layers that define `set_view`. `capture(model, Intermediate)(x)`
-returns `(output, State of what it sowed)` without adding attributes to the model, so both work
-in tree mode too.
+`view(model, deterministic=True)` is a new model sharing the Variables, with settings changed on
+the layers that define `set_view`; `capture(model, Intermediate)(x)` returns `(output, State of
+what it sowed)` without adding attributes to the model. Both work in tree mode too.
 """
 import functools
 import inspect
@@ -13,7 +12,6 @@ from .graph import clone
 from .module import Module, iter_modules
 from .objects import data
 from .state import State, split_state
-
 
 def view(node, /, *, only=..., raise_if_not_found=True, graph=None, **settings):
     """A copy of `node` (sharing its Variables) with `settings` applied through `set_view`."""
