@@ -1,9 +1,8 @@
 """Containers: List and Dict, Modules that hold sub-Modules, arrays or settings as items.
 
 A plain list of layers is refused as an attribute (objects.py). A `List` keeps each item as an
-attribute named by its index, so the data/static rules apply item by item (a Linear is data,
-`minnx.relu` static) and State keys are integers: `state['layers'][0]['kernel']`. A `Dict`
-keeps each item as an attribute named by its key.
+attribute named by its index, and a `Dict` by its key, so the data/static rules apply item by
+item and the State's keys follow: `state['layers'][0]['kernel']`.
 """
 from collections.abc import MutableMapping, MutableSequence
 

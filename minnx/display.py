@@ -1,7 +1,6 @@
 """display: show a Module in a notebook, as an interactive tree when treescope is installed.
 
-Elsewhere it prints the text tree of objects.py: each Module's first line counts its state by
-Variable type (`MLP( # Param: 165 (660 B), ...`), and each array is summarised.
+Elsewhere it prints the text tree of objects.py, each Module's state counted by Variable type.
 """
 try:
     import IPython

@@ -1,9 +1,8 @@
 """Filters: small predicates that pick pieces of state by path and value.
 
-`split`, `state`, `pop`, `DiffState` and `Optimizer(wrt=...)` take filters: a Variable type, a
-tag string, `...` or True (all), None or False (none), All/Any/Not/PathContains/OfType/WithTag,
-a list or tuple (any of them), or a function `(path, value) -> bool`, which `to_predicate` turns
-each of them into. A path is a tuple of names and indexes: `('layers', 0, 'kernel')`.
+A filter is a Variable type, a tag string, `...`/True (all), None/False (none), All, Any, Not,
+PathContains, OfType, WithTag, a list (any of them), or a function `(path, value) -> bool`, which
+`to_predicate` makes of each. A path is a tuple of names and indexes: `('layers', 0, 'kernel')`.
 """
 import dataclasses
 

@@ -13,7 +13,7 @@ import jax
 from .config import graph_mode
 from .objects import Pytree, _static_holds_data_error, has_data
 from .state import State, filter_state, group_by_filters, one_or_tuple, path_text
-from .variables import Variable
+from .variables import Variable, raw_value, unbox
 
 # -- the GraphDef: a tree of these named tuples (immutable and hashable) ----------------------
 class NodeDef(NamedTuple):  # an object: its class, visit number and attributes' definitions
@@ -201,13 +201,13 @@ def unflatten(graphdef, leaves, *, reuse=None, copy=False):
             return d.value
         if isinstance(d, LeafDef):
             leaf = take(path, "value")
-            return leaf.get_value() if isinstance(leaf, Variable) else leaf
+            return unbox(leaf)
         if isinstance(d, PytreeDef):
             children = [build(sub, path + keys) for keys, sub in d.children]
             return d.treedef.unflatten(children)
         if isinstance(d, VariableDef):
             leaf = take(path, d.type.__name__)
-            value = leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
+            value = raw_value(leaf)
             metadata = leaf.get_metadata() if isinstance(leaf, Variable) else dict(d.metadata)
             if d.index in reuse:
                 variable = reuse[d.index]
@@ -283,35 +283,33 @@ def set_metadata(node, /, *, only=Variable, **metadata):
 def graphdef(node, /, *, graph=None):
     return flatten(node, graph=graph, where="graphdef")[0]
 
-def _child(node, key):  # the child at `key` (an attribute, a list index, a dict key), or None
-    if isinstance(node, Pytree):
-        return dict(node._graph_items()).get(key)
-    try:
-        return node[key]
-    except (KeyError, IndexError, TypeError):
-        return getattr(node, str(key), None)  # a field of a NamedTuple inside a pytree
+def _at(node, path):  # what `node` holds at `path` (attributes, indexes, dict keys), or None
+    for key in path:
+        if isinstance(node, Pytree):
+            node = dict(node._graph_items()).get(key)
+            continue
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            node = getattr(node, str(key), None)  # a field of a NamedTuple inside a pytree
+    return node
 
 def update(node, state, /, *states):
     """Write State(s) into `node`'s own Variables, after checking every path."""
     writes = []
     for path, leaf in _states_to_flat((state, *states)).items():
-        parent = node
-        for key in path[:-1]:
-            parent = _child(parent, key)
-            if parent is None:
-                raise ValueError(f"minnx.update: the model has nothing at {path_text(path[:-1])} "
-                                 f"to write {path_text(path)} into; was the state split from "
-                                 "another model?")
-        target = _child(parent, path[-1])
+        parent = _at(node, path[:-1])
+        if parent is None:
+            raise ValueError(f"minnx.update: the model has nothing at {path_text(path[:-1])} to "
+                             f"write {path_text(path)} into: is the state from another model?")
+        target = _at(parent, path[-1:])
         if not isinstance(target, Variable) and not isinstance(parent, (Pytree, dict, list)):
             raise ValueError(f"minnx.update: cannot write {path_text(path)}: its parent is a "
                              f"{type(parent).__name__}, which cannot be changed in place.")
         writes.append((parent, path[-1], target, leaf))
     for parent, key, target, leaf in writes:
-        if isinstance(target, Variable) and isinstance(leaf, Variable):
+        if isinstance(target, Variable):
             target.update_from_state(leaf)
-        elif isinstance(target, Variable):
-            target.set_raw_value(leaf)
         elif isinstance(parent, Pytree):
             new = leaf.copy() if isinstance(leaf, Variable) and target is None else leaf
             parent._graph_set(key, new)
@@ -324,9 +322,7 @@ def pop(node, *filters):
     groups = group_by_filters(leaves, (*filters, ...), "pop")[:-1]
     for group in groups:
         for path, _ in group:
-            parent = node
-            for key in path[:-1]:
-                parent = _child(parent, key)
+            parent = _at(node, path[:-1])
             if isinstance(parent, Pytree):
                 delattr(parent, path[-1])
             else:
@@ -338,7 +334,7 @@ def clone(node, variables=True, *, arrays=False, graph=None):
     graphdef, leaves = flatten(node, graph=graph, where="clone")
     copies = {}
     for path, leaf in leaves:
-        value = leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
+        value = raw_value(leaf)
         if arrays:
             value = jax.tree.map(lambda a: a.copy() if hasattr(a, "copy") else a, value)
         if isinstance(leaf, Variable):

@@ -18,7 +18,7 @@ import jax
 
 from .graph import GraphDef, flatten, is_node_or_variable, unflatten, update
 from .state import State
-from .variables import Variable
+from .variables import Variable, raw_value
 
 class Plan:
     """The static part of split arguments, hashed once: jit compiles once per Plan."""
@@ -46,9 +46,6 @@ class Lifted(NamedTuple):
     leaves: list      # the caller's Variables (or raw values), in path order
     objects: list     # the caller's objects and Variables, by GraphDef index
 
-def _value(leaf):
-    return leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
-
 def per_argument(plan, paths, values, flat=None):
     """The arguments' pytree holding, in each graph node's place, the values whose paths start
     there (so vmap maps them on that argument's axis); elsewhere `flat`'s entries, or None."""
@@ -70,7 +67,7 @@ def split_arguments(args, *, graph, graph_updates):
     graphdef, leaves = flatten(nodes, graph=graph, objects=objects, where="the transform")
     graph_updates = graph and graph_updates  # tree mode never carries structure changes out
     plan = Plan(treedef, positions, graphdef, tuple(p for p, _ in leaves), graph, graph_updates)
-    pure_args = per_argument(plan, plan.paths, [_value(leaf) for _, leaf in leaves], flat)
+    pure_args = per_argument(plan, plan.paths, [raw_value(leaf) for _, leaf in leaves], flat)
     return pure_args, Lifted(plan, nodes, [leaf for _, leaf in leaves], objects)
 
 class Inner(NamedTuple):
@@ -117,20 +114,20 @@ def split_results(out, inner, plan, *, all_values=False):
     structure_changed = False
     if plan.graph_updates:
         graphdef, leaves = flatten(inner.roots, graph=plan.graph, where="the transform")
-        values = [_value(leaf) for _, leaf in leaves]
+        values = [raw_value(leaf) for _, leaf in leaves]
         structure_changed = (graphdef != plan.graphdef or None in out_indexes
                              or any(not isinstance(leaf, Variable) and leaf is not inner.values[j]
                                     for j, (_, leaf) in enumerate(leaves)))
     else:  # only the input Variables' values come out; every graph node in the output is new
         out_indexes = (None,) * len(out_positions)
-        values = [_value(leaf) for leaf in inner.leaves]
+        values = [raw_value(leaf) for leaf in inner.leaves]
     new_places = [i for i, index in zip(out_positions, out_indexes) if index is None]
     roots = inner.roots if structure_changed else ()
     objects = []
     graphdef, leaves = flatten((roots, tuple(out_flat[i] for i in new_places)), graph=plan.graph,
                                objects=objects, where="the transform")
     paths = tuple(p for p, _ in leaves)
-    out_values = [_value(leaf) for _, leaf in leaves]
+    out_values = [raw_value(leaf) for _, leaf in leaves]
     for i in out_positions:
         out_flat[i] = []
     for n, i in enumerate(new_places):

@@ -1,8 +1,7 @@
 """Metrics: running averages kept in Variables, so they update inside `minnx.jit`.
 
-As in flax's MNIST tutorial: `metrics = MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`,
-then `metrics.update(loss=..., logits=..., labels=...)` each step, `metrics.compute()`, and
-`metrics.reset()` between epochs. An update checks all its arguments before changing anything.
+`metrics = MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`, then `metrics.update(...)`
+each step, `metrics.compute()`, and `metrics.reset()` between epochs, as in flax's MNIST tutorial.
 """
 import dataclasses
 

@@ -1,8 +1,7 @@
 """Module: the base class of layers and models, the counterpart of `torch.nn.Module`.
 
-A Module is an Object (objects.py) whose parameters are made eagerly in `__init__` (pass every
-shape, and an `Rngs` to draw from) and whose forward pass is `__call__`. It adds `set_attributes`
-and its uses `train()`/`eval()`, `sow` to keep intermediate values, and walking the sub-Modules.
+Parameters are made eagerly in `__init__` (pass every shape, and an `Rngs`); the forward pass is
+`__call__`. It adds `set_attributes` (and `train()`/`eval()`), `sow`, and walking sub-Modules.
 """
 import jax
 import jax.numpy as jnp

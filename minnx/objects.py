@@ -15,7 +15,7 @@ from jax.tree_util import GetAttrKey, SequenceKey
 from .variables import (RngState, TraceContextError, Variable, _transform_depth, array_summary,
                         has_tracer, note_structure_change)
 
-_DATA_TYPES = set()  # types registered with register_data_type
+DATA_TYPES = set()  # types registered with register_data_type
 
 def data(value=dataclasses.MISSING, /, **field_options):
     """Mark a value as data: `self.layers = minnx.data([...])`; or a field: `x = minnx.data()`."""
@@ -29,8 +29,8 @@ def _marked(value, is_static, field_options):
     if value is not dataclasses.MISSING and field_options:
         raise TypeError("minnx.data() and minnx.static() take a value or dataclass field options, "
                         "not both.")
-    metadata = {**(field_options.pop("metadata", None) or {}), "nnx_value": value}
-    metadata["static"] = is_static
+    extra = field_options.pop("metadata", None) or {}
+    metadata = {**extra, "nnx_value": value, "static": is_static}
     return dataclasses.field(**field_options, metadata=metadata)
 
 def _marker(value):  # (is it a data/static marker, is_data, the value inside)
@@ -39,17 +39,14 @@ def _marker(value):  # (is it a data/static marker, is_data, the value inside)
     return False, None, value
 
 def register_data_type(type_):  # values of `type_` are data wherever assigned, like arrays
-    _DATA_TYPES.add(type_)
+    DATA_TYPES.add(type_)
     return type_
 
 def is_data(value):  # arrays, Variables, Objects and registered types
-    if isinstance(value, (jax.Array, np.ndarray, Variable, Pytree)):
-        return True
-    return type(value) in _DATA_TYPES
+    return isinstance(value, (jax.Array, np.ndarray, Variable, Pytree)) or type(value) in DATA_TYPES
 
 def has_data(value):  # data, or a pytree (a list, a dict, ...) holding some
-    leaves = jax.tree.leaves(value, is_leaf=is_data)
-    return any(is_data(leaf) for leaf in leaves)
+    return any(is_data(leaf) for leaf in jax.tree.leaves(value, is_leaf=is_data))
 
 def dataclass(cls=None, /, **options):
     """`dataclasses.dataclass` for Objects; fields may use `minnx.data()`/`minnx.static()`."""
@@ -62,20 +59,16 @@ class ObjectMeta(abc.ABCMeta):
 
     def __call__(cls, *args, **kwargs):
         obj = super().__call__(*args, **kwargs)
+        outside = _transform_depth[0] == 0
         for name, value in obj._graph_items():
             if not obj._is_data_attribute(name, value) and has_data(value):
                 raise _static_holds_data_error(obj, name, value)
-        outside = _transform_depth[0] == 0 and not _holds_traced_values(obj)
+            if isinstance(value, Variable) and has_tracer(value.get_raw_value()):
+                outside = False  # it holds traced values: evidently built inside a JAX trace
+            if isinstance(value, Pytree) and value.__dict__.get("_object__outside_trace") is False:
+                outside = False
         object.__setattr__(obj, "_object__outside_trace", outside)
         return obj
-
-def _holds_traced_values(obj):  # evidently built inside a JAX trace
-    for _, value in obj._graph_items():
-        if isinstance(value, Variable) and has_tracer(value.get_raw_value()):
-            return True
-        if isinstance(value, Pytree) and value.__dict__.get("_object__outside_trace") is False:
-            return True
-    return False
 
 class Pytree(metaclass=ObjectMeta):
     """Base class of graph nodes: the data/static rules, pytree registration and repr."""

@@ -1,10 +1,9 @@
 """Rngs: explicit random numbers, the JAX way, with PyTorch's convenience.
 
-PyTorch draws from a hidden global generator; JAX has no hidden state: a *key* goes in, random
-numbers come out. `Rngs` keeps named streams of keys (`params`, `dropout`, ...): `rngs.params()`
-returns `fold_in(key, count)` and increments the count, so a seed reproduces the whole sequence.
-A missing stream falls back to `default` (what `Rngs(0)` makes). Inside vmap and scan each step
-needs its own key: `split_rngs` splits the streams for the duration of a call.
+JAX has no hidden generator: a *key* goes in, random numbers come out. `Rngs` keeps named streams
+of keys: `rngs.params()` returns `fold_in(key, count)` and increments the count, so a seed
+reproduces every call. A missing stream falls back to `default` (what `Rngs(0)` makes).
+`split_rngs` gives each step of vmap or scan its own key.
 """
 import functools
 
@@ -81,11 +80,10 @@ class Rngs(_RandomMethods, Pytree):
     """Named streams of random keys: `Rngs(0)`, `Rngs(params=0, dropout=1)`."""
 
     def __init__(self, default=None, /, **rngs):
-        if default is not None:
-            if isinstance(default, dict):
-                rngs = {**default, **rngs}
-            else:
-                rngs["default"] = default
+        if isinstance(default, dict):
+            rngs = {**default, **rngs}
+        elif default is not None:
+            rngs["default"] = default
         for tag, key in rngs.items():
             if isinstance(key, RngStream):
                 key = key.key.get_value()

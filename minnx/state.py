@@ -1,8 +1,8 @@
 """State: the arrays of a Module as a nested mapping, a JAX pytree.
 
 `split` returns a `State` keyed by attribute names (`state['linear']['kernel']`, or
-`state.linear.kernel`) whose leaves are the Module's Variables. As a pytree it goes straight into
-`jax.jit`, `jax.grad` and `jax.tree.map`. The helpers here (`merge_state`, ...) take States alone.
+`state.linear.kernel`) whose leaves are the Module's Variables; `jax.jit` and `jax.tree.map`
+take it directly. The helpers here (`merge_state`, `filter_state`, ...) work on States alone.
 """
 from collections.abc import Mapping
 
@@ -12,9 +12,7 @@ from .filters import filters_to_predicates, to_predicate
 from .variables import Variable, array_summary, unbox
 
 def sort_key(key):  # ints first, then the rest as text
-    if isinstance(key, int):
-        return (0, key, "")
-    return (1, 0, str(key))
+    return (0, key, "") if isinstance(key, int) else (1, 0, str(key))
 
 class State(dict):
     """A nested dict from attribute names (and list indexes) to Variables or raw values."""

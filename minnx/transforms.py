@@ -1,9 +1,8 @@
 """Transforms: jit, grad, vmap, scan, ... for functions whose arguments are Modules.
 
-Each NNX transform is its JAX transform with the three steps of lift.py around it: split the
-arguments (outside), merge them into fresh objects and call the function (inside, while JAX
-traces), update the caller's objects with what changed (outside): the `split`, `merge` and
-`update` of notebook 4's hand-written `jit`. Each takes `graph=` and `graph_updates=` (config.py).
+Each is its JAX transform with lift.py's three steps around it: split the arguments (outside),
+merge them into fresh objects and call the function (inside), update the caller's objects
+(outside), as notebook 4 does by hand around `jax.jit`. Each takes `graph=`/`graph_updates=`.
 """
 import functools
 import inspect
@@ -19,12 +18,10 @@ from .graph import flatten, is_node_or_variable, merge, state, update
 from .lift import (from_argument, merge_arguments, per_argument, split_arguments, split_results,
                    update_arguments, write_leaf)
 from .objects import Pytree
-from .variables import Param, Variable, traced_by_minnx
+from .variables import Param, Variable, raw_value, traced_by_minnx
 
 def _decorator(transform, f, **options):  # `@t`, `@t(...)` and `t(f, ...)` all work
-    if f is None:
-        return functools.partial(transform, **options)
-    return transform(f, **options)
+    return functools.partial(transform, **options) if f is None else transform(f, **options)
 
 def _as_tuple(x):
     if x is None:
@@ -116,7 +113,7 @@ class JitWrapped:
         return self if obj is None else functools.partial(self, obj)
 
 def jit(fun=None, **options):
-    """`jax.jit` for functions of Modules: `@minnx.jit` or `minnx.jit(f, static_argnums=...)`."""
+    """`jax.jit` for functions of Modules: `@minnx.jit`, or `minnx.jit(f, static_argnums=...)`."""
     return _decorator(JitWrapped, fun, **options)
 
 class DiffState(NamedTuple):
@@ -283,17 +280,14 @@ def _step_values(args_out, inner, plan, where):
     change values only, and return only the nodes it was given."""
     graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
     if graphdef != plan.graphdef:
-        raise ValueError(
-            f"minnx.{where}: the function changed the structure of a Module it was given (it set "
-            "a new attribute, replaced a layer or sowed a value). A loop body may change values "
-            "only (`v[...] = ...`): create attributes before the loop.")
+        raise ValueError(f"minnx.{where}: the function changed the structure of a Module (a new "
+                         "attribute, a replaced layer, a sown value); a loop body may change "
+                         "values only (`v[...] = ...`): create attributes before the loop.")
     flat = plan.treedef.flatten_up_to(args_out)
     for k, i in enumerate(plan.positions):
         if flat[i] is not inner.roots[k]:
-            raise ValueError(f"minnx.{where}: a loop carry may hold the Modules passed in, not new "
-                             "ones.")
-    values = [leaf.get_raw_value() if isinstance(leaf, Variable) else leaf for _, leaf in leaves]
-    return per_argument(plan, plan.paths, values, flat)
+            raise ValueError(f"minnx.{where}: a loop carry may hold the Modules passed in only.")
+    return per_argument(plan, plan.paths, [raw_value(leaf) for _, leaf in leaves], flat)
 
 def _write_back(pure_args, lifted):  # after a loop: the final values into the caller's objects
     for j, value in enumerate(from_argument(lifted.plan, pure_args)):
@@ -402,10 +396,9 @@ def _move_axis(tree, source, destination):
 def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False,
          in_axes=(Carry, 0), out_axes=(Carry, 0), transform_metadata=None, graph=None,
          graph_updates=None):
-    """`jax.lax.scan` over functions of Modules. `in_axes`, one per argument: `Carry` (at most
-    one), an int (scanned over that axis; a Module's Variables are sliced step by step) or None
-    (broadcast, unchanged). `out_axes`: `(Carry, axis)` when f returns `(carry, y)`, `Carry` when
-    it returns the carry alone."""
+    """`jax.lax.scan` over functions of Modules. `in_axes` has one entry per argument: `Carry`
+    (at most one), an int (scanned over that axis) or None (broadcast, unchanged); `out_axes` is
+    `(Carry, axis)` when f returns `(carry, y)`, `Carry` when it returns the carry alone."""
     return _decorator(_scan, f, length=length, reverse=reverse, unroll=unroll,
                       _split_transpose=_split_transpose, in_axes=in_axes, out_axes=out_axes,
                       transform_metadata=transform_metadata, graph=graph,

@@ -51,6 +51,9 @@ class VariableMetadata:
 def unbox(x):  # a Variable's value; anything else as it is
     return x.get_value() if isinstance(x, Variable) else x
 
+def raw_value(x):  # a Variable's stored value (bypassing any `get_value` override), or x
+    return x.get_raw_value() if isinstance(x, Variable) else x
+
 def _operator(name):  # a method applying the value's operator: `kernel @ x` is `kernel[...] @ x`
     def operator(self, *other):
         return getattr(self.get_value(), name)(*map(unbox, other))
@@ -60,15 +63,12 @@ def _operator(name):  # a method applying the value's operator: `kernel @ x` is 
 def _in_place_operator(symbol):
     """`kernel -= x` would replace the Variable attribute by a plain array: refuse it."""
     def operator(self, other):
-        raise NotImplementedError(
-            f"In-place operations are no longer supported for Variable: `x {symbol} y` would make "
-            f"the {type(self).__name__} a plain array, out of the model's state. Use "
-            f"`variable[...] {symbol} y` instead.")
+        raise NotImplementedError(f"In-place operations are no longer supported for Variable "
+                                  f"(it becomes an array). Use `variable[...] {symbol} y` instead.")
     return operator
 
 class Variable:
-    """A mutable box for one value (usually a jax.Array) plus metadata: `w[...]` reads the
-    value, `w[...] = x` writes it in place, `w.tag` reads the metadata entry `tag`."""
+    """A mutable box for a value plus metadata: `w[...]` reads, `w[...] = x` writes, `w.tag`."""
 
     __hash__ = None  # unhashable, as in flax: == compares values
 
@@ -192,9 +192,9 @@ class Variable:
 
     replace = copy
 
-    def update_from_state(self, other):  # how `update` writes: value, and changed metadata
-        self.set_raw_value(other._raw_value)
-        if other._var_metadata != self._var_metadata:
+    def update_from_state(self, other):  # how `update` writes: a value, or a Variable's value
+        self.set_raw_value(raw_value(other))  # and changed metadata
+        if isinstance(other, Variable) and other._var_metadata != self._var_metadata:
             object.__setattr__(self, "_var_metadata", dict(other._var_metadata))
             note_structure_change(self)
 
