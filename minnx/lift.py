@@ -103,10 +103,9 @@ class Results:
     out_indexes: tuple    # for each of them, its input's GraphDef index, or None if it is new
 
 def split_results(out, inner, plan, *, all_values=False):
-    """Step 2b: after the call, `(output, updates, static)` for JAX to carry out. In `output`
-    each graph node is replaced by its leaves' values (none if it is an input); `updates` holds,
-    in each graph node argument's place, the new values of its leaves (those that changed, or
-    all: every branch of `cond` must return the same); `static` says how to put it back."""
+    """Step 2b: `(output, updates, static)` for JAX to carry out: the output with each graph
+    node replaced by its values (none for an input), the new values of the inputs' leaves (those
+    that changed, or all: `cond`'s branches must agree), and how to put it all back."""
     out_flat, out_treedef = jax.tree.flatten(out, is_leaf=is_node_or_variable)
     out_positions = tuple(i for i, x in enumerate(out_flat) if is_node_or_variable(x))
     input_index = {id(obj): index for index, obj in enumerate(inner.objects)}
@@ -141,11 +140,10 @@ def split_results(out, inner, plan, *, all_values=False):
     else:
         for path, leaf in leaves:
             if id(leaf) in input_index:
-                raise ValueError(
-                    f"Duplicate {type(leaf).__name__}: the function returned a Variable it was "
-                    "given. With graph_updates=False (and in tree mode) a transform does not "
-                    "support Variable aliasing between inputs and outputs: return new values, or "
-                    "pass graph=True, graph_updates=True.")
+                raise ValueError(f"Duplicate {type(leaf).__name__}: the function returned a "
+                                 "Variable it was given. In tree mode a transform does not support "
+                                 "Variable aliasing between inputs and outputs (nor with "
+                                 "graph_updates=False): return new values.")
         changed = tuple(j for j, v in enumerate(values) if all_values or v is not inner.values[j])
         reuse = ()
         updates = per_argument(plan, [plan.paths[j] for j in changed], [values[j] for j in changed])

@@ -16,8 +16,7 @@ class MetricState(Variable):
     """The running totals a Metric keeps."""
 
 class Metric(Pytree):
-    """Base class: `update(**kwargs)`, `compute()`, `reset()`, and `check(**kwargs)`, which
-    raises what `update` would raise without changing anything."""
+    """Base class: `update`, `compute`, `reset`, and `check`, which raises what `update` would."""
 
     def check(self, **kwargs):
         pass
@@ -58,8 +57,7 @@ class Average(Metric):
         return self.total[...] / self.count[...]
 
 class Accuracy(Average):
-    """The fraction of `argmax(logits) == labels`, or of `(logits >= threshold) == (labels > 0)`
-    for binary labels when a float `threshold` is given."""
+    """The fraction of `argmax(logits) == labels` (with a `threshold`: `logits >= threshold`)."""
 
     def __init__(self, threshold: float | None = None, *args, **kwargs):
         if threshold is not None and not isinstance(threshold, float):
@@ -138,8 +136,7 @@ class Welford(Metric):
                           standard_deviation=standard_deviation)
 
 class MultiMetric(Metric):
-    """Several metrics updated together: `MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`.
-    `update(mask=...)` takes one mask for all, or a dict of masks by metric name."""
+    """Several metrics updated together; `update(mask=...)` takes a mask or a dict of masks."""
 
     def __init__(self, **metrics):
         self._metric_names = tuple(metrics)

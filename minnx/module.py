@@ -40,8 +40,8 @@ class Module(Pytree):
                             raise_if_not_found=False)
 
     def sow(self, variable_type, name, value, reduce_fn=None, init_fn=None):
-        """Keep an intermediate value: `self.<name>` becomes `variable_type((value,))` and later
-        calls add to the tuple (under `minnx.capture`, the captured State does instead)."""
+        """Keep an intermediate value: `self.<name>` becomes `variable_type((value,))`, and later
+        calls add to the tuple (under `minnx.capture`, the captured State does)."""
         reduce_fn = reduce_fn or _append
         init_fn = init_fn or tuple
         captures = vars(self).get("__captures__")

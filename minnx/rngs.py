@@ -162,9 +162,8 @@ def _streams(node, only=..., graph=None):  # the RngStreams whose key and count 
             yield path, stream
 
 def reseed(node, /, *, graph=None, policy="scalars_only", **stream_keys):
-    """Restart the named streams inside `node` from new seeds: `reseed(model, dropout=1)`. A
-    stream holding split keys is refused, unless `policy='match_shape'` (split the new key to
-    its shape) or a function `(path, key, shape) -> new key` says what to do."""
+    """Restart the named streams in `node` from new seeds: `reseed(model, dropout=1)`. Split keys
+    need `policy='match_shape'`, or a function `(path, key, shape) -> new key`."""
     if policy == "scalars_only":
         policy = _scalars_only
     elif policy == "match_shape":
@@ -224,9 +223,8 @@ def _split(node, splits, only, squeeze, graph, shown_from):  # shown_from: where
         if stream.key.shape != ():
             raise ValueError(
                 f"split_rngs: the stream at {'/'.join(map(str, path[shown_from:])) or 'the top'} "
-                f"already holds keys of shape {stream.key.shape}: it was split before (under "
-                "split_rngs + vmap), so vmap or scan already gives each step its own key. Leave "
-                "out this split_rngs (flax fails here too, in jax.random.fold_in).")
+                f"already holds keys of shape {stream.key.shape}, so vmap or scan already gives "
+                "each step its own key: leave out this split_rngs (flax fails here too).")
         key = jax.random.split(stream(), splits)
         backups.append((stream, stream.key[...], stream.count[...]))
         if squeeze:

@@ -192,8 +192,7 @@ def _like(arg, grads, graph):  # the gradient as objects of the argument's type
 
 def grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False,
          reduce_axes=(), graph=None, graph_updates=None):
-    """`jax.grad` for functions of Modules. The gradient with respect to a Module is a State of
-    its `Param`s (choose other Variables with `argnums=DiffState(0, filter)`)."""
+    """`jax.grad` for functions of Modules: a Module's gradient is a State of its `Param`s."""
     return _decorator(_grad, f, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic,
                       allow_int=allow_int, reduce_axes=reduce_axes, graph=graph,
                       graph_updates=graph_updates, with_value=False)
@@ -228,8 +227,7 @@ def _transformed(jax_transform, f, graph, graph_updates, write=True):
 
 def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_name=None,
          transform_metadata=None, graph=None, graph_updates=None):
-    """`jax.vmap` for functions of Modules. `in_axes` per argument: an int maps the argument
-    (every Variable of a Module) along that axis, `None` broadcasts it."""
+    """`jax.vmap` for functions of Modules: `in_axes` maps (int) or broadcasts (None) each."""
     if transform_metadata:
         raise ValueError("minnx.vmap does not support transform_metadata; leave it out.")
     axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
@@ -276,8 +274,8 @@ class Carry:
     """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
 def _step_values(args_out, inner, plan, where):
-    """The arguments after a loop step, each graph node replaced by its values. A step may
-    change values only, and return only the nodes it was given."""
+    """After a loop step: the arguments, graph nodes replaced by their values (only values may
+    change, and only the nodes given may come out)."""
     graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
     if graphdef != plan.graphdef:
         raise ValueError(f"minnx.{where}: the function changed the structure of a Module (a new "

@@ -112,8 +112,7 @@ class Variable:
         return value[index]
 
     def set_value(self, value, *, index=MISSING):
-        """Replace the value, or write into it at `index` (`v[...] = x`, `v[0] = x`), keeping
-        shape and dtype as flax does: `bias[...] = 0.0` fills the array with zeros."""
+        """Replace the value, or write at `index` keeping shape and dtype (`bias[...] = 0.0`)."""
         value = unbox(value)
         self._check_can_update(value)
         raw = self._raw_value

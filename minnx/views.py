@@ -30,8 +30,7 @@ def view(node, /, *, only=..., raise_if_not_found=True, graph=None, **settings):
     return copy
 
 def capture(fn, *var_types, init=None, method_outputs=None):
-    """`capture(fn, Intermediate)(*args)` -> `(fn(*args), State of what was sown)`; `fn` is a
-    Module, its method, or a function of it; `init` (a State) starts the captures."""
+    """`capture(fn, Intermediate)(*args)` -> `(fn(*args), State of what was sown)`."""
     if isinstance(fn, type):  # capture(Intermediate)(model): the types come first
         types = (fn, *var_types)
 
