@@ -1,9 +1,8 @@
 """minnx: a compact reference implementation of the flax.nnx API, on public JAX APIs.
 
-`import minnx as nnx` and the code of flax's NNX guides runs unchanged. Read it in this order:
-config, filters, variables, objects, state, graph, module, containers, views, rngs, display,
-lift, transforms, optimizer, metrics, sharding, then the layers in nn/. fastpath.py is an
-optimisation of `jit`: skip it on first reading.
+`import minnx as nnx` runs flax's NNX code unchanged. Read it in this order: config, filters,
+variables, objects, state, graph, module, containers, views, rngs, display, lift, transforms,
+optimizer, metrics, sharding, then nn/ (fastpath.py, an optimisation of `jit`, can wait).
 """
 from . import metrics
 from .config import set_graph_mode, set_graph_updates

@@ -1,14 +1,12 @@
 """Containers: List and Dict, Modules that hold sub-Modules, arrays or settings as items.
 
-A plain Python list of layers is refused as an attribute (objects.py). A `List` keeps each item
-as an attribute named by its index, so the data/static rules apply item by item (a Linear is
-data, `minnx.relu` is static) and the State's keys are integers: `state['layers'][0]['kernel']`.
-A `Dict` keeps each item as an attribute named by its key.
+A plain list of layers is refused as an attribute (objects.py). A `List` keeps each item as an
+attribute named by its index, and a `Dict` by its key, so the data/static rules apply item by
+item and the State's keys follow: `state['layers'][0]['kernel']`.
 """
 from collections.abc import MutableMapping, MutableSequence
 
 from .module import Module
-
 
 class List(Module, MutableSequence):
     """A list that is part of the graph: `self.layers = minnx.List([Linear(...), ...])`."""
@@ -63,16 +61,13 @@ class List(Module, MutableSequence):
         self._rewrite([item for j, item in enumerate(self._with_status()) if j not in removed])
 
     def insert(self, i, value):
-        n = len(self)
-        index = min(max(i + n if i < 0 else i, 0), n)
         items = self._with_status()
-        self._rewrite(items[:index])  # keep the head, then append the new item and the tail
-        self.append(value)
-        for item, is_data_item in items[index:]:
+        self._rewrite(items[:i])  # keep the head (slicing places `i` as list.insert does),
+        self.append(value)  # then append the new item and the tail
+        for item, is_data_item in items[i:]:
             self._graph_set(len(self), item, is_data_item)
 
-    def _with_status(self):
-        """`(item, is it data)` for every item, to move items without changing their status."""
+    def _with_status(self):  # `(item, is it data)` for every item, to move items as they are
         return [(item, self._is_data_attribute(i, item)) for i, item in self._graph_items()]
 
     def _rewrite(self, items_with_status):

@@ -1,15 +1,12 @@
 """display: show a Module in a notebook, as an interactive tree when treescope is installed.
 
-`print(model)` gives the text tree of objects.py: each Module's first line counts its state by
-Variable type, e.g. `MLP( # Param: 165 (660 B), BatchStat: 32 (128 B), Total: ...`, and each
-array is summarised as in the slides (dtype, shape, mean, standard deviation, range).
+Elsewhere it prints the text tree of objects.py, each Module's state counted by Variable type.
 """
 try:
     import IPython
     import treescope
 except ImportError:  # outside a notebook environment: print instead
     IPython = treescope = None
-
 
 def display(*nodes):
     """Show nodes: treescope's interactive view in a notebook kernel, else `print`'s text tree."""

@@ -1,13 +1,10 @@
 """Filters: small predicates that pick pieces of state by path and value.
 
-Wherever the API takes a filter (`split`, `state`, `pop`, `DiffState`, `Optimizer(wrt=...)`), it
-accepts a Variable type (`Param`, subclasses included), a string (a Variable's `tag`), `...` or
-`True` (everything), `None` or `False` (nothing), `All`/`Any`/`Not`/`PathContains`/`OfType`/
-`WithTag`, a list or tuple (any of them), or a function `(path, value) -> bool`; `to_predicate`
-turns each into such a function. A path is a tuple of names and indexes: `('layers', 0, 'kernel')`.
+A filter is a Variable type, a tag string, `...`/True (all), None/False (none), All, Any, Not,
+PathContains, OfType, WithTag, a list (any of them), or a function `(path, value) -> bool`, which
+`to_predicate` makes of each. A path is a tuple of names and indexes: `('layers', 0, 'kernel')`.
 """
 import dataclasses
-
 
 class FilterError(TypeError, ValueError):
     """An argument that is not a filter (TypeError; flax's own message fails as a ValueError)."""
@@ -26,11 +23,9 @@ def to_predicate(filter):
         return filter
     if isinstance(filter, (list, tuple)):
         return Any(*filter)
-    raise FilterError(
-        f"minnx: {filter!r} (a {type(filter).__name__}) is not a filter. A filter is a Variable "
-        "type (e.g. minnx.Param), a string tag, `...` (everything), True/False/None, a list or "
-        "tuple of filters, minnx.All/Any/Not/PathContains/OfType/WithTag, or a function "
-        "(path, value) -> bool.")
+    raise FilterError(f"minnx: {filter!r} (a {type(filter).__name__}) is not a filter. A filter "
+                      "is a Variable type (minnx.Param), a tag, `...`, True/False/None, a list of "
+                      "filters, minnx.All/Any/Not/OfType/..., or a function (path, value) -> bool.")
 
 def filters_to_predicates(filters):
     """Several filters, as split takes them; `...` (or True) may only come last."""
@@ -38,8 +33,7 @@ def filters_to_predicates(filters):
         if (f is Ellipsis or f is True) and any(g is not Ellipsis and g is not True
                                                 for g in filters[i + 1:]):
             raise ValueError(f"`...` or `True` can only be used as the last filters, got {f} at "
-                             f"index {i}: it matches everything, so the filters after it would "
-                             "receive nothing. Move it to the end.")
+                             f"index {i}: the filters after it get nothing. Move it to the end.")
     return tuple(to_predicate(f) for f in filters)
 
 @dataclasses.dataclass(frozen=True)

@@ -1,12 +1,9 @@
 """The graph: how a Python object graph becomes (GraphDef, State) and back.
 
-`split(model)` walks the model depth first, attributes in sorted order. Each Variable (and any
-other value in a data attribute) goes into the State under its path (`('linear', 'kernel')`);
-the rest (classes, static attributes, where each Variable sat) into the GraphDef, an immutable,
-hashable description of the structure. An object met a second time (a shared layer, a cycle) is
-recorded as a reference to its first visit, so `merge`, which builds fresh objects around the
-State's Variables, rebuilds the same sharing. In tree mode (`graph=False`) a second visit is an
-error instead. `update(model, state)` writes a State's values into an existing model.
+`split` walks a model depth first, attributes sorted: each Variable (or value in a data attribute)
+goes into the State under its path, the rest (classes, static attributes, where each Variable sat)
+into the GraphDef, a hashable description. An object met again (a shared layer, a cycle) becomes
+a reference to its first visit, so `merge` rebuilds the sharing (tree mode refuses it instead).
 """
 import functools
 from typing import Any, NamedTuple
@@ -14,11 +11,9 @@ from typing import Any, NamedTuple
 import jax
 
 from .config import graph_mode
-from .filters import to_predicate
 from .objects import Pytree, _static_holds_data_error, has_data
-from .state import State, group_by_filters, one_or_tuple, path_text
-from .variables import Variable
-
+from .state import State, filter_state, group_by_filters, one_or_tuple, path_text
+from .variables import Variable, raw_value, unbox
 
 # -- the GraphDef: a tree of these named tuples (immutable and hashable) ----------------------
 class NodeDef(NamedTuple):  # an object: its class, visit number and attributes' definitions
@@ -65,8 +60,7 @@ class Static:
         return f"Static({self.value!r})"
 
 class GraphDef:
-    """The structure of a graph. Immutable and hashable, and a JAX pytree with no leaves, so
-    `jax.jit` takes it as an ordinary argument."""
+    """The structure of a graph: hashable, and a pytree with no leaves (jit takes it as is)."""
 
     def __init__(self, root, num_leaves):
         self.root = root
@@ -83,8 +77,7 @@ class GraphDef:
         return cls
 
     def apply(self, state, *states):
-        """`graphdef.apply(params, rest)(x)` merges a model, calls it and returns
-        `(output, (graphdef, state))`; `.apply(...).encode(x)` calls a method instead."""
+        """`apply(params, rest)(x)` -> `(output, (graphdef, state))`; `.apply(...).encode(x)`."""
         return ApplyCaller(self, (state, *states))
 
     def __repr__(self):
@@ -102,13 +95,7 @@ def _definition_repr(d):
         return "[" + ", ".join(_definition_repr(v) for _, v in d.children) + "]"
     return "Array"
 
-def _graphdef_flatten(graphdef):
-    return (), graphdef
-
-def _graphdef_unflatten(graphdef, children):
-    return graphdef
-
-jax.tree_util.register_pytree_node(GraphDef, _graphdef_flatten, _graphdef_unflatten)
+jax.tree_util.register_static(GraphDef)
 
 class ApplyCaller:
     """What `GraphDef.apply` returns: call it (or one of its methods) on a merged model."""
@@ -135,8 +122,7 @@ def is_graph_node(x) -> bool:
 def is_node_or_variable(x) -> bool:
     return isinstance(x, (Pytree, Variable))
 
-def key_name(key):
-    """A JAX key-path entry as a path part: 'mu', 0, ..."""
+def key_name(key):  # a JAX key-path entry as a path part: 'mu', 0, ...
     for attribute in ("name", "key", "idx"):
         if hasattr(key, attribute):
             return getattr(key, attribute)
@@ -146,14 +132,11 @@ def _shared_reference_error(x, first_path, path, where):
     return ValueError(
         f"Duplicate {type(x).__name__} found at paths {path_text(first_path) or '(root)'} and "
         f"{path_text(path) or '(root)'}. Tree mode (graph=False) does not support shared "
-        f"references: make it a tree (no object reachable twice), or pass graph=True to "
-        f"{where} (or use graph mode: minnx.set_graph_mode(True)).")
+        f"references: make the model a tree, or pass graph=True to {where}.")
 
 def flatten(node, *, graph=None, objects=None, where="split"):
-    """`node` -> (GraphDef, [(path, Variable or raw value), ...]).
-
-    If a list is passed as `objects`, it receives every object and Variable in visit order
-    (their GraphDef indexes), which the transforms use to write results back."""
+    """`node` -> (GraphDef, [(path, Variable or raw value), ...]); `objects` (a list) receives
+    every object and Variable in visit order, i.e. by GraphDef index."""
     graph = graph_mode(graph)
     first_visit = {}  # id(object or Variable) -> (index, path)
     leaves = []
@@ -171,8 +154,7 @@ def flatten(node, *, graph=None, objects=None, where="split"):
             objects.append(x)
             if isinstance(x, Variable):
                 leaves.append((path, x))
-                metadata = tuple(sorted(x.get_metadata().items()))
-                return VariableDef(type(x), index, metadata)
+                return VariableDef(type(x), index, tuple(sorted(x.get_metadata().items())))
             attributes = []
             for key, value in x._graph_items():
                 if x._is_data_attribute(key, value):
@@ -195,24 +177,21 @@ def flatten(node, *, graph=None, objects=None, where="split"):
     root = visit(node, ())
     return GraphDef(root, len(leaves)), leaves
 
-def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
-    """Objects from a GraphDef and a `{path: leaf}` dict (consumed: what is left was unused).
-
-    Fresh objects, except those in `reuse` (`{index: existing object}`), which are emptied and
-    refilled in place. A Variable in `leaves` goes into the model as it is (as in flax), unless
-    `copy`. If a dict is passed as `built`, it receives `{index: object}` for everything built."""
+def unflatten(graphdef, leaves, *, reuse=None, copy=False):
+    """Objects from a GraphDef and a `{path: leaf}` dict (consumed: what is left was unused):
+    fresh ones, except those in `reuse` (`{index: object}`), emptied and refilled in place. A
+    Variable in `leaves` goes in as it is, unless `copy`."""
     if not isinstance(graphdef, GraphDef):
         raise TypeError(f"minnx.merge: the first argument must be the GraphDef returned by split, "
                         f"got {type(graphdef).__name__}.")
-    built = {} if built is None else built
+    built = {}  # index -> the object built for it, for the NodeRefs
     reuse = reuse or {}
 
     def take(path, kind):
         if path not in leaves:
-            raise ValueError(
-                f"minnx.merge: the state does not fit the graphdef: there is no value at "
-                f"{path_text(path) or '(root)'}, where the graphdef expects a {kind}. Pass every "
-                "State that split returned, e.g. `merge(graphdef, params, rest)`.")
+            raise ValueError(f"minnx.merge: the state does not fit the graphdef: there is no value "
+                             f"at {path_text(path) or '(root)'}, where it expects a {kind}. Pass "
+                             "every State that split returned: `merge(graphdef, params, rest)`.")
         return leaves.pop(path)
 
     def build(d, path):
@@ -222,13 +201,13 @@ def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
             return d.value
         if isinstance(d, LeafDef):
             leaf = take(path, "value")
-            return leaf.get_value() if isinstance(leaf, Variable) else leaf
+            return unbox(leaf)
         if isinstance(d, PytreeDef):
             children = [build(sub, path + keys) for keys, sub in d.children]
             return d.treedef.unflatten(children)
         if isinstance(d, VariableDef):
             leaf = take(path, d.type.__name__)
-            value = leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
+            value = raw_value(leaf)
             metadata = leaf.get_metadata() if isinstance(leaf, Variable) else dict(d.metadata)
             if d.index in reuse:
                 variable = reuse[d.index]
@@ -255,31 +234,24 @@ def unflatten(graphdef, leaves, *, reuse=None, built=None, copy=False):
     return build(graphdef.root, ())
 
 # -- the functional API --------------------------------------------------------------------
-def _states_to_flat(states):
-    """`{path: leaf}` from the States split returned (a bare leaf for a bare Variable's State)."""
+def _states_to_flat(states):  # `{path: leaf}` from the States split returned
     flat = {}
     for s in states:
-        if isinstance(s, dict):
-            pairs = State(s).flat_state()
-        else:
-            pairs = [((), s)]
+        pairs = State(s).flat_state() if isinstance(s, dict) else [((), s)]  # a bare Variable
         for path, leaf in pairs:
             if path in flat:
-                raise ValueError(
-                    f"minnx.merge: two of the states both hold a value at {path_text(path)}. "
-                    "Pass each part of the state once, e.g. the States one split returned.")
+                raise ValueError(f"minnx.merge: two of the states both hold a value at "
+                                 f"{path_text(path)}. Pass each part of the state once.")
             flat[path] = leaf
     return flat
 
-def _state_of(leaves):
-    """The State of a walk's leaves; for a bare Variable or array, the leaf itself."""
+def _state_of(leaves):  # the State of a walk's leaves; for a bare Variable, itself
     if len(leaves) == 1 and leaves[0][0] == ():
         return leaves[0][1]
     return State.from_flat_path(leaves)
 
 def split(node, *filters, graph=None):
-    """`graphdef, state = split(model)`; with filters, one State per filter:
-    `graphdef, params, rest = split(model, Param, ...)`."""
+    """`graphdef, state = split(model)`, or `graphdef, params, rest = split(model, Param, ...)`."""
     graphdef, leaves = flatten(node, graph=graph)
     if not filters:
         return graphdef, _state_of(leaves)
@@ -288,8 +260,7 @@ def split(node, *filters, graph=None):
 
 def merge(graphdef, state=None, /, *states, copy=False):
     """A new object from a GraphDef and the State(s) split returned."""
-    all_states = [s for s in (state, *states) if s is not None]
-    leaves = _states_to_flat(all_states)
+    leaves = _states_to_flat([s for s in (state, *states) if s is not None])
     node = unflatten(graphdef, leaves, copy=copy)
     if leaves:
         extra = ", ".join(path_text(p) for p in list(leaves)[:5])
@@ -298,16 +269,11 @@ def merge(graphdef, state=None, /, *states, copy=False):
     return node
 
 def state(node, *filters, graph=None):
-    """The State of `node`, one per filter if filters are given. Its leaves are the node's own
-    Variables, so `state(model)['kernel'] is model.kernel`."""
+    """The State of `node` (one per filter, if given), holding the node's own Variables."""
     _, leaves = flatten(node, graph=graph, where="state")
     if not filters:
         return _state_of(leaves)
-    states = []
-    for f in filters:
-        predicate = to_predicate(f)
-        states.append(State.from_flat_path([(p, x) for p, x in leaves if predicate(p, x)]))
-    return one_or_tuple(states)
+    return filter_state(State.from_flat_path(leaves), *filters)
 
 def set_metadata(node, /, *, only=Variable, **metadata):
     """Set metadata entries on every Variable in `node` that `only` selects."""
@@ -317,38 +283,33 @@ def set_metadata(node, /, *, only=Variable, **metadata):
 def graphdef(node, /, *, graph=None):
     return flatten(node, graph=graph, where="graphdef")[0]
 
-def _child(node, key):
-    """The child of `node` at `key` (an attribute, a list index, a dict key), or None."""
-    if isinstance(node, Pytree):
-        items = dict(node._graph_items())
-        return items.get(key)
-    try:
-        return node[key]
-    except (KeyError, IndexError, TypeError):
-        return getattr(node, str(key), None)  # a field of a NamedTuple inside a pytree
+def _at(node, path):  # what `node` holds at `path` (attributes, indexes, dict keys), or None
+    for key in path:
+        if isinstance(node, Pytree):
+            node = dict(node._graph_items()).get(key)
+            continue
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            node = getattr(node, str(key), None)  # a field of a NamedTuple inside a pytree
+    return node
 
 def update(node, state, /, *states):
-    """Write the values of State(s) into `node` in place: its Variables keep their identity and
-    take the new values (and metadata). Every path is checked before anything is written."""
+    """Write State(s) into `node`'s own Variables, after checking every path."""
     writes = []
     for path, leaf in _states_to_flat((state, *states)).items():
-        parent = node
-        for key in path[:-1]:
-            parent = _child(parent, key)
-            if parent is None:
-                raise ValueError(f"minnx.update: the model has nothing at {path_text(path[:-1])} "
-                                 f"to write {path_text(path)} into; was the state split from "
-                                 "another model?")
-        target = _child(parent, path[-1])
+        parent = _at(node, path[:-1])
+        if parent is None:
+            raise ValueError(f"minnx.update: the model has nothing at {path_text(path[:-1])} to "
+                             f"write {path_text(path)} into: is the state from another model?")
+        target = _at(parent, path[-1:])
         if not isinstance(target, Variable) and not isinstance(parent, (Pytree, dict, list)):
             raise ValueError(f"minnx.update: cannot write {path_text(path)}: its parent is a "
                              f"{type(parent).__name__}, which cannot be changed in place.")
         writes.append((parent, path[-1], target, leaf))
     for parent, key, target, leaf in writes:
-        if isinstance(target, Variable) and isinstance(leaf, Variable):
+        if isinstance(target, Variable):
             target.update_from_state(leaf)
-        elif isinstance(target, Variable):
-            target.set_raw_value(leaf)
         elif isinstance(parent, Pytree):
             new = leaf.copy() if isinstance(leaf, Variable) and target is None else leaf
             parent._graph_set(key, new)
@@ -361,9 +322,7 @@ def pop(node, *filters):
     groups = group_by_filters(leaves, (*filters, ...), "pop")[:-1]
     for group in groups:
         for path, _ in group:
-            parent = node
-            for key in path[:-1]:
-                parent = _child(parent, key)
+            parent = _at(node, path[:-1])
             if isinstance(parent, Pytree):
                 delattr(parent, path[-1])
             else:
@@ -371,12 +330,11 @@ def pop(node, *filters):
     return one_or_tuple([State.from_flat_path(group) for group in groups])
 
 def clone(node, variables=True, *, arrays=False, graph=None):
-    """A copy with the same structure and sharing: new objects, and new Variables unless
-    `variables=False`; the arrays themselves are copied too if `arrays=True`."""
+    """A copy with the same sharing; new Variables unless `variables=False`, new arrays if asked."""
     graphdef, leaves = flatten(node, graph=graph, where="clone")
     copies = {}
     for path, leaf in leaves:
-        value = leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
+        value = raw_value(leaf)
         if arrays:
             value = jax.tree.map(lambda a: a.copy() if hasattr(a, "copy") else a, value)
         if isinstance(leaf, Variable):
@@ -386,8 +344,7 @@ def clone(node, variables=True, *, arrays=False, graph=None):
     return unflatten(graphdef, copies)
 
 def iter_graph(node, /, *, graph=None):
-    """Yield `(path, value)` for every object, Variable and attribute value in the graph,
-    children before their parent (the order flax uses), each shared object once."""
+    """`(path, value)` for every object, Variable and attribute value, children first."""
     graph = graph_mode(graph)
     seen = {}
 
@@ -411,7 +368,7 @@ def iter_graph(node, /, *, graph=None):
     yield from walk(node, ())
 
 def iter_children(node, /, *, graph=None):
-    """Yield `(name, child)` for the direct children of `node` that are graph nodes."""
+    """`(name, child)` for the direct children of `node` that are graph nodes."""
     for key, value in node._graph_items():
         if is_graph_node(value):
             yield key, value

@@ -1,9 +1,7 @@
 """Metrics: running averages kept in Variables, so they update inside `minnx.jit`.
 
-As in flax's MNIST tutorial: `metrics = MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`,
-then `metrics.update(loss=..., logits=..., labels=...)` each step, `metrics.compute()` for the
-numbers, `metrics.reset()` between epochs. An update checks all its arguments before it
-changes anything, so a wrong keyword leaves every metric as it was.
+`metrics = MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`, then `metrics.update(...)`
+each step, `metrics.compute()`, and `metrics.reset()` between epochs, as in flax's MNIST tutorial.
 """
 import dataclasses
 
@@ -14,13 +12,11 @@ import numpy as np
 from .objects import Pytree
 from .variables import Variable
 
-
 class MetricState(Variable):
     """The running totals a Metric keeps."""
 
 class Metric(Pytree):
-    """Base class: `update(**kwargs)`, `compute()`, `reset()`; `check(**kwargs)` raises what
-    `update` would raise, without changing anything."""
+    """Base class: `update`, `compute`, `reset`, and `check`, which raises what `update` would."""
 
     def check(self, **kwargs):
         pass
@@ -38,9 +34,6 @@ class Average(Metric):
         self.count[...] = jnp.array(0, dtype=jnp.int32)
 
     def check(self, mask=None, **kwargs):
-        self._check_values(mask, kwargs)
-
-    def _check_values(self, mask, kwargs):
         if self.argname not in kwargs:
             raise TypeError(f"Expected keyword argument '{self.argname}' for "
                             f"{type(self).__name__}.update, got {sorted(kwargs) or 'none'}.")
@@ -48,7 +41,7 @@ class Average(Metric):
             raise ValueError(f"If mask is provided, {self.argname} should be a jax array")
 
     def update(self, mask=None, **kwargs):
-        self._check_values(mask, kwargs)
+        Average.check(self, mask, **kwargs)  # Accuracy.check takes other arguments
         values = kwargs[self.argname]
         if isinstance(values, (int, float)):
             self.total[...] += values
@@ -64,8 +57,7 @@ class Average(Metric):
         return self.total[...] / self.count[...]
 
 class Accuracy(Average):
-    """The fraction of `argmax(logits) == labels`, or of `(logits >= threshold) == (labels > 0)`
-    for binary labels when a float `threshold` is given."""
+    """The fraction of `argmax(logits) == labels` (with a `threshold`: `logits >= threshold`)."""
 
     def __init__(self, threshold: float | None = None, *args, **kwargs):
         if threshold is not None and not isinstance(threshold, float):
@@ -97,16 +89,13 @@ class Accuracy(Average):
             correct = logits.argmax(axis=-1) == labels
         super().update(values=correct, mask=mask)
 
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Statistics:
     """What Welford computes."""
     mean: jax.Array
     standard_error_of_mean: jax.Array
     standard_deviation: jax.Array
-
-jax.tree_util.register_dataclass(
-    Statistics, data_fields=["mean", "standard_error_of_mean", "standard_deviation"],
-    meta_fields=[])
 
 class Welford(Metric):
     """The running mean and variance of every value passed (Welford's algorithm)."""
@@ -147,8 +136,7 @@ class Welford(Metric):
                           standard_deviation=standard_deviation)
 
 class MultiMetric(Metric):
-    """Several metrics updated together: `MultiMetric(accuracy=Accuracy(), loss=Average('loss'))`.
-    `update(mask=...)` takes one mask for all, or a dict of masks by metric name."""
+    """Several metrics updated together; `update(mask=...)` takes a mask or a dict of masks."""
 
     def __init__(self, **metrics):
         self._metric_names = tuple(metrics)

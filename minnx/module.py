@@ -1,9 +1,7 @@
 """Module: the base class of layers and models, the counterpart of `torch.nn.Module`.
 
-A Module is an Object (objects.py) whose parameters are created eagerly in `__init__` (pass
-every shape, and an `Rngs` to draw from) and whose forward pass is `__call__`. What it adds:
-`set_attributes` and its two uses, `train()` and `eval()` (Dropout and BatchNorm read the
-attributes they set); `sow` to keep intermediate values; and walking the sub-Modules.
+Parameters are made eagerly in `__init__` (pass every shape, and an `Rngs`); the forward pass is
+`__call__`. It adds `set_attributes` (and `train()`/`eval()`), `sow`, and walking sub-Modules.
 """
 import jax
 import jax.numpy as jnp
@@ -12,7 +10,6 @@ from .filters import to_predicate
 from .graph import iter_graph
 from .objects import Pytree
 from .variables import Perturbation, Variable
-
 
 class Module(Pytree):
     """Base class for layers and models."""
@@ -29,10 +26,8 @@ class Module(Pytree):
                     not_found.discard(name)
                     setattr(module, name, value)
         if not_found and raise_if_not_found:
-            raise ValueError(
-                f"Could not find at least one instance of the following attributes: "
-                f"{sorted(not_found)} (no selected sub-Module of {type(self).__name__} has "
-                "them). Pass raise_if_not_found=False to ignore this.")
+            raise ValueError(f"Could not find at least one instance of the following attributes: "
+                             f"{sorted(not_found)}. Pass raise_if_not_found=False to ignore this.")
 
     def train(self, **attributes):
         """Training mode: Dropout drops, BatchNorm uses and updates batch statistics."""
@@ -45,9 +40,8 @@ class Module(Pytree):
                             raise_if_not_found=False)
 
     def sow(self, variable_type, name, value, reduce_fn=None, init_fn=None):
-        """Keep an intermediate value. Under `minnx.capture`, into the captured State; otherwise
-        `self.<name>` becomes `variable_type((value,))`, and later calls add to the tuple (read
-        them with `minnx.state(model, Intermediate)`, or take them out with `minnx.pop`)."""
+        """Keep an intermediate value: `self.<name>` becomes `variable_type((value,))`, and later
+        calls add to the tuple (under `minnx.capture`, the captured State does)."""
         reduce_fn = reduce_fn or _append
         init_fn = init_fn or tuple
         captures = vars(self).get("__captures__")
@@ -69,8 +63,7 @@ class Module(Pytree):
         return True
 
     def perturb(self, name, value, variable_type=Perturbation):
-        """`value` plus a zero kept as `variable_type` under `name`: the gradient with respect to
-        that zero is the gradient with respect to `value` (use it under `minnx.capture`)."""
+        """`value` plus a zero kept as `variable_type` `name`, whose gradient is `value`'s."""
         captures = vars(self).get("__captures__")
         if captures is not None:
             for box in captures:

@@ -1,24 +1,21 @@
 """Objects: the base class of everything NNX keeps state in (Modules, Rngs, Optimizer, ...).
 
-1. *Each attribute is data or static*, as in flax 0.12. Data is state: Variables, arrays, other
-   Objects, anything assigned as `minnx.data(...)`. Static is configuration: ints, strings,
-   functions. The first assignment decides and the status sticks to the name: an array later
-   assigned to a static attribute is refused, as is a plain list of layers or arrays.
-2. *Objects are JAX pytrees* (unless the class says `pytree=False`): data attributes are the
-   children, static ones are aux data. So `jax.tree.map(f, model)` works.
-3. *The graph protocol*: `graph.py` walks Objects only through `_graph_items`, `_graph_set` and
-   `_graph_new`, so containers (List, Dict) can keep their items their own way.
+Each attribute is *data* (state: Variables, arrays, Objects, values marked `minnx.data(...)`) or
+*static* (configuration: ints, strings, functions); the first assignment decides, for good. Data
+attributes are the children when JAX sees an Object as a pytree, and all that `graph.py` walks,
+through `_graph_items`, `_graph_set` and `_graph_new` (so List and Dict keep items their way).
 """
 import abc
 import dataclasses
 
 import jax
 import numpy as np
+from jax.tree_util import GetAttrKey, SequenceKey
 
 from .variables import (RngState, TraceContextError, Variable, _transform_depth, array_summary,
                         has_tracer, note_structure_change)
 
-_DATA_TYPES = set()  # types registered with register_data_type
+DATA_TYPES = set()  # types registered with register_data_type
 
 def data(value=dataclasses.MISSING, /, **field_options):
     """Mark a value as data: `self.layers = minnx.data([...])`; or a field: `x = minnx.data()`."""
@@ -32,8 +29,8 @@ def _marked(value, is_static, field_options):
     if value is not dataclasses.MISSING and field_options:
         raise TypeError("minnx.data() and minnx.static() take a value or dataclass field options, "
                         "not both.")
-    metadata = {**(field_options.pop("metadata", None) or {}), "nnx_value": value}
-    metadata["static"] = is_static
+    extra = field_options.pop("metadata", None) or {}
+    metadata = {**extra, "nnx_value": value, "static": is_static}
     return dataclasses.field(**field_options, metadata=metadata)
 
 def _marker(value):  # (is it a data/static marker, is_data, the value inside)
@@ -42,17 +39,14 @@ def _marker(value):  # (is it a data/static marker, is_data, the value inside)
     return False, None, value
 
 def register_data_type(type_):  # values of `type_` are data wherever assigned, like arrays
-    _DATA_TYPES.add(type_)
+    DATA_TYPES.add(type_)
     return type_
 
 def is_data(value):  # arrays, Variables, Objects and registered types
-    if isinstance(value, (jax.Array, np.ndarray, Variable, Pytree)):
-        return True
-    return type(value) in _DATA_TYPES
+    return isinstance(value, (jax.Array, np.ndarray, Variable, Pytree)) or type(value) in DATA_TYPES
 
 def has_data(value):  # data, or a pytree (a list, a dict, ...) holding some
-    leaves = jax.tree.leaves(value, is_leaf=is_data)
-    return any(is_data(leaf) for leaf in leaves)
+    return any(is_data(leaf) for leaf in jax.tree.leaves(value, is_leaf=is_data))
 
 def dataclass(cls=None, /, **options):
     """`dataclasses.dataclass` for Objects; fields may use `minnx.data()`/`minnx.static()`."""
@@ -61,25 +55,20 @@ def dataclass(cls=None, /, **options):
     return dataclasses.dataclass(cls, repr=False, **options)
 
 class ObjectMeta(abc.ABCMeta):
-    """After `__init__`, check no static attribute holds data (a list filled by `append`), and
-    remember whether the object was made outside every transform (see variables.py)."""
+    """After `__init__`: no static attribute may hold data, and was it made outside a trace?"""
 
     def __call__(cls, *args, **kwargs):
         obj = super().__call__(*args, **kwargs)
+        outside = _transform_depth[0] == 0
         for name, value in obj._graph_items():
             if not obj._is_data_attribute(name, value) and has_data(value):
                 raise _static_holds_data_error(obj, name, value)
-        outside = _transform_depth[0] == 0 and not _holds_traced_values(obj)
+            if isinstance(value, Variable) and has_tracer(value.get_raw_value()):
+                outside = False  # it holds traced values: evidently built inside a JAX trace
+            if isinstance(value, Pytree) and value.__dict__.get("_object__outside_trace") is False:
+                outside = False
         object.__setattr__(obj, "_object__outside_trace", outside)
         return obj
-
-def _holds_traced_values(obj):  # evidently built inside a JAX trace
-    for _, value in obj._graph_items():
-        if isinstance(value, Variable) and has_tracer(value.get_raw_value()):
-            return True
-        if isinstance(value, Pytree) and value.__dict__.get("_object__outside_trace") is False:
-            return True
-    return False
 
 class Pytree(metaclass=ObjectMeta):
     """Base class of graph nodes: the data/static rules, pytree registration and repr."""
@@ -104,9 +93,8 @@ class Pytree(metaclass=ObjectMeta):
         is_marker, marked_data, value = _marker(value)
         if self.__dict__.get("_object__outside_trace") and has_tracer(value):
             raise TraceContextError(
-                f"Cannot mutate '{type(self).__name__}' from a different trace level: it was "
-                "created outside the JAX transform that is running. Pass it to the transform as an "
-                "argument (and use the NNX transform, minnx.jit, minnx.grad, ...).")
+                f"Cannot mutate '{type(self).__name__}' from a different trace level: it was made "
+                "outside the running JAX transform. Pass it to the NNX transform as an argument.")
         if self._object__is_pytree:
             nodes = self._data_status()
             if not is_marker:
@@ -114,10 +102,8 @@ class Pytree(metaclass=ObjectMeta):
                 if is_data(value) and was_static:
                     raise ValueError(
                         f"Cannot assign data value of type '{type(value).__name__}' to static "
-                        f"attribute '{name}' of {type(self).__name__}: the attribute was first set "
-                        f"to a {type(vars(self)[name]).__name__}, which made it configuration "
-                        "(part of the GraphDef), so split/jit/grad would not see the new value. "
-                        f"To make it state from now on, write `self.{name} = minnx.data(...)`.")
+                        f"attribute '{name}' of {type(self).__name__}: its first value made it "
+                        f"configuration. To make it state, write `self.{name} = minnx.data(...)`.")
                 marked_data = nodes.get(name, is_data(value))
             if not marked_data and has_data(value):
                 raise _static_holds_data_error(self, name, value)
@@ -173,11 +159,9 @@ def _static_holds_data_error(obj, name, value):
                     if is_data(x)})
     return ValueError(
         f"Found data ({', '.join(kinds)}) in the static attribute '{name}' of "
-        f"{type(obj).__name__} (a {type(value).__name__}). As in flax 0.12, a plain list, tuple "
-        "or dict of layers or arrays is configuration unless you say otherwise, and "
-        "split/jit/grad would not see the arrays inside. Write one of:\n"
-        f"  self.{name} = minnx.List([...])  or  minnx.Dict({{...}})   # a container of state\n"
-        f"  self.{name} = minnx.data(...)                          # keep the Python container")
+        f"{type(obj).__name__} (a {type(value).__name__}): as in flax 0.12, a plain list or dict "
+        f"is configuration. Write `self.{name} = minnx.List([...])` (or minnx.Dict), or "
+        f"`self.{name} = minnx.data(...)` to keep the Python container.")
 
 # -- Objects are pytrees: data attributes are the children, static ones the aux data ---------
 def _flatten_with_keys(obj):
@@ -186,10 +170,7 @@ def _flatten_with_keys(obj):
     static = []
     for name, value in obj._graph_items():
         if obj._is_data_attribute(name, value):
-            if isinstance(name, int):  # a List's items
-                key = jax.tree_util.SequenceKey(name)
-            else:
-                key = jax.tree_util.GetAttrKey(name)
+            key = SequenceKey(name) if isinstance(name, int) else GetAttrKey(name)  # List items
             children.append((key, value))
             names.append(name)
         else:
@@ -208,27 +189,21 @@ def _unflatten(cls):
     return unflatten
 
 # -- repr: a Module printed as a tree, with its Variables counted by type ---------------------
-def iter_nodes_and_variables(x, seen):  # every Object and Variable reachable, each once
-    if isinstance(x, (Pytree, Variable)):
-        if id(x) in seen:
-            return
-        seen.add(id(x))
-        yield x
-        if isinstance(x, Variable):
-            return
-        children = [v for k, v in x._graph_items() if x._is_data_attribute(k, v)]
-    else:
-        children = jax.tree.leaves(x, is_leaf=lambda y: isinstance(y, (Pytree, Variable)))
-        if len(children) == 1 and children[0] is x:
-            return
-    for child in children:
-        yield from iter_nodes_and_variables(child, seen)
+def _variables(x, seen):  # every Variable reachable through data attributes, each once
+    for leaf in jax.tree.leaves(x, is_leaf=lambda y: isinstance(y, (Pytree, Variable))):
+        if id(leaf) in seen or not isinstance(leaf, (Pytree, Variable)):
+            continue
+        seen.add(id(leaf))
+        if isinstance(leaf, Variable):
+            yield leaf
+        else:
+            for name, value in leaf._graph_items():
+                if leaf._is_data_attribute(name, value):
+                    yield from _variables(value, seen)
 
 def count_variables(node):  # `{'Param': (numbers, bytes), ...}`, each Variable once
     counts = {}
-    for x in iter_nodes_and_variables(node, set()):
-        if not isinstance(x, Variable):
-            continue
+    for x in _variables(node, set()):
         name = "RngState" if isinstance(x, RngState) else type(x).__name__  # keys and counts
         for leaf in jax.tree.leaves(x.get_raw_value()):
             if not hasattr(leaf, "dtype"):

@@ -1,9 +1,8 @@
 """Optimizer: an optax optimizer whose state lives in Variables, so it is a graph node.
 
-PyTorch's `optimizer.step()` updates the parameters it was given in place. optax is pure: its
-`update(grads, opt_state, params)` returns new updates and a new state. `Optimizer` keeps that
-state in `OptState` Variables so that `minnx.jit` carries it in and out like a Module's, and its
-`update(model, grads)` writes the new parameters into the model.
+optax is pure: `update(grads, state, params)` returns updates and a new state. `Optimizer` keeps
+that state in `OptState` Variables, so `minnx.jit` carries it in and out like a Module's, and
+`update(model, grads)` writes the new parameters into the model, like PyTorch's `step()`.
 """
 import jax
 import jax.numpy as jnp
@@ -15,7 +14,6 @@ from .objects import Pytree, data
 from .state import as_pure
 from .variables import Variable
 
-
 class OptState(Variable):
     """Optimizer state (the step counter, and the base of the two below)."""
 
@@ -25,8 +23,7 @@ class OptArray(OptState):
 class OptVariable(OptState):
     """An optax state leaf shaped like a parameter (adam's mu and nu)."""
 
-def to_opt_state(tree):
-    """Wrap every leaf of an optax state in an OptState Variable."""
+def to_opt_state(tree):  # every leaf of an optax state in an OptState Variable
     def wrap(x):
         if isinstance(x, Variable):
             return OptVariable(x.get_value(), **x.get_metadata())
@@ -40,9 +37,8 @@ class Optimizer(Pytree):
 
     def __init__(self, model, tx: optax.GradientTransformation, *, wrt=_MISSING, graph=None):
         if wrt is _MISSING:
-            raise TypeError(
-                "Missing required argument `wrt`: which Variables the optimizer updates. Write "
-                "Optimizer(model, tx, wrt=minnx.Param) (flax requires it since 0.11).")
+            raise TypeError("Missing required argument `wrt`: which Variables to update. Write "
+                            "Optimizer(model, tx, wrt=minnx.Param) (flax requires it since 0.11).")
         self.graph = graph
         self.step = OptState(jnp.array(0, dtype=jnp.uint32))
         self.tx = tx
@@ -50,13 +46,10 @@ class Optimizer(Pytree):
         self.wrt = wrt
 
     def update(self, model, grads=_MISSING, /, **kwargs):
-        """One optimisation step: new parameters into `model`, new state into the optimizer.
-        `grads` is the State nnx.grad returns (or, from jax.grad, a Module of gradients).
-        Returns the updates optax computed."""
+        """One step: new parameters into `model`, new state here; returns optax's updates."""
         if grads is _MISSING:
-            raise TypeError(
-                "Missing required argument `grads`: write optimizer.update(model, grads). Since "
-                "flax 0.11 the optimizer does not hold the model, so update takes both.")
+            raise TypeError("Missing required argument `grads`: write optimizer.update(model, "
+                            "grads) (since flax 0.11 the optimizer does not hold the model).")
         params = as_pure(state(model, self.wrt, graph=self.graph))
         grad_values = as_pure(state(grads, self.wrt, graph=self.graph))
         updates, new_opt_state = self.tx.update(grad_values, as_pure(self.opt_state), params,

@@ -1,11 +1,9 @@
 """Rngs: explicit random numbers, the JAX way, with PyTorch's convenience.
 
-PyTorch draws from a hidden global generator. JAX has no hidden state: a *key* goes in, random
-numbers come out, and the same key always gives the same numbers. `Rngs` keeps named streams of
-keys (`params`, `dropout`, ...); each call `rngs.params()` returns `fold_in(key, count)` and
-increments the count, so every call gives a new key and a seed reproduces the whole sequence.
-A stream that does not exist falls back to `default` (what `Rngs(0)` creates). Inside vmap and
-scan each step needs its own key: `split_rngs` splits the streams for the duration of a call.
+JAX has no hidden generator: a *key* goes in, random numbers come out. `Rngs` keeps named streams
+of keys: `rngs.params()` returns `fold_in(key, count)` and increments the count, so a seed
+reproduces every call. A missing stream falls back to `default` (what `Rngs(0)` makes).
+`split_rngs` gives each step of vmap or scan its own key.
 """
 import functools
 
@@ -17,9 +15,7 @@ from .graph import iter_graph
 from .objects import Pytree
 from .variables import RngCount, RngKey
 
-
-def _as_key(key):
-    """An int seed, a typed key, or a legacy uint32 key -> a typed key."""
+def _as_key(key):  # an int seed, a typed key, or a legacy uint32 key -> a typed key
     if isinstance(key, int):
         return jax.random.key(key)
     if isinstance(key, jax.Array) and key.dtype == jnp.uint32:
@@ -29,8 +25,7 @@ def _as_key(key):
     raise ValueError(f"Invalid rng value: {key!r}. A seed is an int or a jax.random.key(...) "
                      "(or the older jax.random.PRNGKey(...)).")
 
-def _random_method(random_function):
-    """`rngs.normal(shape)` is `jax.random.normal(rngs(), shape)`: a key drawn from the stream."""
+def _random_method(random_function):  # `rngs.normal(shape)` is `jax.random.normal(rngs(), shape)`
     @functools.wraps(random_function)
     def method(self, *args, **kwargs):
         return random_function(self(), *args, **kwargs)
@@ -85,11 +80,10 @@ class Rngs(_RandomMethods, Pytree):
     """Named streams of random keys: `Rngs(0)`, `Rngs(params=0, dropout=1)`."""
 
     def __init__(self, default=None, /, **rngs):
-        if default is not None:
-            if isinstance(default, dict):
-                rngs = {**default, **rngs}
-            else:
-                rngs["default"] = default
+        if isinstance(default, dict):
+            rngs = {**default, **rngs}
+        elif default is not None:
+            rngs["default"] = default
         for tag, key in rngs.items():
             if isinstance(key, RngStream):
                 key = key.key.get_value()
@@ -130,42 +124,36 @@ class Rngs(_RandomMethods, Pytree):
     def __contains__(self, name):
         return name in vars(self)
 
-    def _new_streams(self, sizes, make):
-        """New Rngs: each stream is `make(stream, size)` for the first filter in `sizes` that
-        selects it (a size of None keeps the stream as it is); streams no filter selects stay."""
-        if sizes is None or isinstance(sizes, (int, tuple)):
+    def _sized_items(self, sizes):  # `(name, stream, size of the first filter selecting it)`
+        if not isinstance(sizes, dict):
             sizes = {...: sizes}
         selectors = [(to_predicate(f), size) for f, size in sizes.items()]
-        streams = {}
         for name, stream in self.items():
-            streams[name] = stream
-            for predicate, size in selectors:
-                if predicate((), stream):
-                    streams[name] = stream if size is None else make(stream, size)
-                    break
-        return Rngs(**streams)
+            yield name, stream, next((s for select, s in selectors if select((), stream)), None)
 
     def split(self, k):
         """New Rngs whose streams hold `k` keys each (or per filter: `{'dropout': 4}`)."""
-        return self._new_streams(k, RngStream.split)
+        streams = {}
+        for name, stream, size in self._sized_items(k):
+            streams[name] = stream if size is None else stream.split(size)
+        return Rngs(**streams)
 
     def broadcast(self, k):
         """New Rngs whose streams hold one new key each, repeated to shape `k`."""
-        return self._new_streams(k, RngStream.broadcast)
+        streams = {}
+        for name, stream, size in self._sized_items(k):
+            streams[name] = stream if size is None else stream.broadcast(size)
+        return Rngs(**streams)
 
     def fork(self, *, split=None):
         """New Rngs with independent streams drawn from these ones (optionally split)."""
-        forked = {}
-        sizes = split if isinstance(split, dict) else {...: split}
-        selectors = [(to_predicate(f), size) for f, size in sizes.items()]
-        for name, stream in self.items():
-            size = next((s for predicate, s in selectors if predicate((), stream)), None)
-            forked[name] = stream.fork(split=size)
-        return Rngs(**forked)
+        streams = {}
+        for name, stream, size in self._sized_items(split):
+            streams[name] = stream.fork(split=size)
+        return Rngs(**streams)
 
 # -- changing the streams inside a model -------------------------------------------------------
-def _streams(node, only=..., graph=None):
-    """`(path, stream)` for the RngStreams in `node` whose key and count `only` selects."""
+def _streams(node, only=..., graph=None):  # the RngStreams whose key and count `only` selects
     predicate = to_predicate(only)
     for path, stream in iter_graph(node, graph=graph):
         if not isinstance(stream, RngStream):
@@ -174,11 +162,8 @@ def _streams(node, only=..., graph=None):
             yield path, stream
 
 def reseed(node, /, *, graph=None, policy="scalars_only", **stream_keys):
-    """Restart the named streams inside `node` from new seeds: `reseed(model, dropout=1)`.
-
-    A stream that holds split keys (made under `split_rngs` + vmap) is refused, unless
-    `policy='match_shape'` (split the new key to that shape) or a function
-    `(path, key, shape) -> new key` says what to do."""
+    """Restart the named streams in `node` from new seeds: `reseed(model, dropout=1)`. Split keys
+    need `policy='match_shape'`, or a function `(path, key, shape) -> new key`."""
     if policy == "scalars_only":
         policy = _scalars_only
     elif policy == "match_shape":
@@ -195,9 +180,8 @@ def reseed(node, /, *, graph=None, policy="scalars_only", **stream_keys):
 
 def _scalars_only(path, key, shape):
     if shape != ():
-        raise ValueError(
-            f"Cannot reseed the stream at {path!r}: its key has shape {shape} (it was split). Pass "
-            "policy='match_shape' to split the new key to that shape, or your own policy.")
+        raise ValueError(f"Cannot reseed the stream at {path!r}: its key has shape {shape} (it "
+                         "was split). Pass policy='match_shape' to split the new key likewise.")
     return key
 
 def _match_shape(path, key, shape):
@@ -221,9 +205,8 @@ def restore_rngs(backups, /):
             stream.count.set_value(backup[2])
 
 def split_rngs(node=None, /, *, splits, only=..., squeeze=False, graph=None):
-    """Split the streams inside `node` into `splits` keys (for vmap/scan), and put them back
-    afterwards. Use as a decorator (`@split_rngs(splits=5)` above `@minnx.vmap`), or as
-    `with split_rngs(rngs, splits=5): ...`. `only` selects streams; `squeeze` keeps one key."""
+    """Split the streams inside `node` into `splits` keys (for vmap/scan) for a call: as
+    `@split_rngs(splits=5)` above `@minnx.vmap`, or `with split_rngs(rngs, splits=5):`."""
     if node is None:
         def decorator(f):
             @functools.wraps(f)
@@ -234,25 +217,18 @@ def split_rngs(node=None, /, *, splits, only=..., squeeze=False, graph=None):
         return decorator
     return _split(node, splits, only, squeeze, graph, shown_from=0)
 
-def _split(node, splits, only, squeeze, graph, shown_from):
-    """Split the streams; `shown_from` drops the argument index from paths in messages."""
+def _split(node, splits, only, squeeze, graph, shown_from):  # shown_from: where paths start
     backups = SplitBackups()
     for path, stream in _streams(node, only, graph):
         if stream.key.shape != ():
             raise ValueError(
                 f"split_rngs: the stream at {'/'.join(map(str, path[shown_from:])) or 'the top'} "
-                f"already holds keys of shape {stream.key.shape}: it was split before (a layer "
-                "made under split_rngs + vmap keeps one key per layer). vmap or scan over that "
-                "layer already gives each step its own key, so leave out this split_rngs (flax "
-                "fails here too, inside jax.random.fold_in).")
+                f"already holds keys of shape {stream.key.shape}, so vmap or scan already gives "
+                "each step its own key: leave out this split_rngs (flax fails here too).")
         key = jax.random.split(stream(), splits)
         backups.append((stream, stream.key[...], stream.count[...]))
         if squeeze:
             key = key[0]
-            count_shape = stream.count.shape
-        else:
-            split_shape = (splits,) if isinstance(splits, int) else tuple(splits)
-            count_shape = (*split_shape, *stream.count.shape)
         stream.key.set_value(key)
-        stream.count.set_value(jnp.zeros(count_shape, dtype=jnp.uint32))
+        stream.count.set_value(jnp.zeros(key.shape, dtype=jnp.uint32))
     return backups

@@ -1,23 +1,18 @@
 """State: the arrays of a Module as a nested mapping, a JAX pytree.
 
-`split` returns a `State` whose keys follow attribute names (`state['linear']['kernel']`, or
-`state.linear.kernel`) and whose leaves are the Module's Variables. Because State is a pytree,
-`jax.jit`, `jax.grad` and `jax.tree.map` accept it directly. The helpers here work on States
-alone: `merge_state`, `split_state`, `filter_state`, `as_pure`, `to_pure_dict`.
+`split` returns a `State` keyed by attribute names (`state['linear']['kernel']`, or
+`state.linear.kernel`) whose leaves are the Module's Variables; `jax.jit` and `jax.tree.map`
+take it directly. The helpers here (`merge_state`, `filter_state`, ...) work on States alone.
 """
 from collections.abc import Mapping
 
 import jax
 
 from .filters import filters_to_predicates, to_predicate
-from .variables import Variable, array_summary
+from .variables import Variable, array_summary, unbox
 
-
-def sort_key(key):
-    """Keys sort ints first, then the rest as text: the order split walks a node's children."""
-    if isinstance(key, int):
-        return (0, key, "")
-    return (1, 0, str(key))
+def sort_key(key):  # ints first, then the rest as text
+    return (0, key, "") if isinstance(key, int) else (1, 0, str(key))
 
 class State(dict):
     """A nested dict from attribute names (and list indexes) to Variables or raw values."""
@@ -41,8 +36,7 @@ class State(dict):
     def __setattr__(self, name, value):
         self[name] = value
 
-    def flat_state(self):
-        """A list of `(path, leaf)` pairs, depth first in sorted key order."""
+    def flat_state(self):  # a list of `(path, leaf)` pairs, depth first in sorted key order
         flat = []
         for key in sorted(self, key=sort_key):
             value = self[key]
@@ -53,8 +47,7 @@ class State(dict):
         return flat
 
     @classmethod
-    def from_flat_path(cls, flat):
-        """The State holding each `(path, leaf)` of `flat` at its path."""
+    def from_flat_path(cls, flat):  # the State holding each `(path, leaf)` at its path
         root = cls()
         for path, leaf in flat:
             node = root
@@ -76,13 +69,11 @@ class State(dict):
         return to_pure_dict(self)
 
     def replace_by_pure_dict(self, pure_dict):
-        """Put the raw values of `pure_dict` (from `to_pure_dict`, a checkpoint) into this State,
-        in new Variables of the same types. Every path of `pure_dict` must be in the State."""
+        """Put the raw values of `pure_dict` (a checkpoint) into this State, in new Variables."""
         leaves = dict(self.flat_state())
         for path, value in State(pure_dict).flat_state():
             if path not in leaves:
-                raise ValueError(f"replace_by_pure_dict: the State has nothing at "
-                                 f"{'/'.join(map(str, path))}.")
+                raise ValueError(f"replace_by_pure_dict: the State has no {path_text(path)}.")
             node = self
             for key in path[:-1]:
                 node = node[key]
@@ -93,9 +84,9 @@ class State(dict):
         return f"State({_nested_repr(self, '')})"
 
 def _nested_repr(node, indent):
+    if isinstance(node, Variable):
+        return repr(node)
     if not isinstance(node, State):
-        if isinstance(node, Variable):
-            return repr(node)
         return array_summary(node)
     if not node:
         return "{}"
@@ -155,10 +146,8 @@ def merge_state(state, /, *states):
     return State.from_flat_path(flat.items())
 
 def as_pure(tree):
-    """Replace every Variable in a tree (a State, say) by the raw value it holds."""
-    def value_of(x):
-        return x.get_value() if isinstance(x, Variable) else x
-    return jax.tree.map(value_of, tree, is_leaf=lambda x: isinstance(x, Variable))
+    """Replace every Variable in a tree (a State, say) by the value it holds."""
+    return jax.tree.map(unbox, tree, is_leaf=lambda x: isinstance(x, Variable))
 
 pure = as_pure
 
@@ -166,10 +155,5 @@ def to_pure_dict(state):
     """Nested plain dicts of raw values: the form checkpoint libraries like."""
     pure_dict = {}
     for key, value in state.items():
-        if isinstance(value, State):
-            pure_dict[key] = to_pure_dict(value)
-        elif isinstance(value, Variable):
-            pure_dict[key] = value.get_value()
-        else:
-            pure_dict[key] = value
+        pure_dict[key] = to_pure_dict(value) if isinstance(value, State) else as_pure(value)
     return pure_dict

@@ -1,10 +1,8 @@
 """Transforms: jit, grad, vmap, scan, ... for functions whose arguments are Modules.
 
-Each NNX transform is its JAX transform with the three steps of lift.py around it: split the
-arguments (outside), merge them into fresh objects and call the function (inside, while JAX
-traces), update the caller's objects with what changed (outside). Compare `jit` with the
-hand-written version in notebook 4: the steps are `split`, `merge` and `update`. Every transform
-takes `graph=` and `graph_updates=` (config.py) to choose graph or tree mode for one call.
+Each is its JAX transform with lift.py's three steps around it: split the arguments (outside),
+merge them into fresh objects and call the function (inside), update the caller's objects
+(outside), as notebook 4 does by hand around `jax.jit`. Each takes `graph=`/`graph_updates=`.
 """
 import functools
 import inspect
@@ -17,15 +15,13 @@ from .config import graph_mode, graph_updates_mode
 from .fastpath import WalkCache
 from .filters import to_predicate
 from .graph import flatten, is_node_or_variable, merge, state, update
-from .lift import merge_arguments, split_arguments, split_results, update_arguments
+from .lift import (from_argument, merge_arguments, per_argument, split_arguments, split_results,
+                   update_arguments, write_leaf)
 from .objects import Pytree
-from .variables import Param, Variable, traced_by_minnx
-
+from .variables import Param, Variable, raw_value, traced_by_minnx
 
 def _decorator(transform, f, **options):  # `@t`, `@t(...)` and `t(f, ...)` all work
-    if f is None:
-        return functools.partial(transform, **options)
-    return transform(f, **options)
+    return functools.partial(transform, **options) if f is None else transform(f, **options)
 
 def _as_tuple(x):
     if x is None:
@@ -35,9 +31,8 @@ def _as_tuple(x):
 def _refuse_bound_method(f, name):
     if inspect.ismethod(f):
         raise ValueError(
-            f"nnx.{name} does not support bound methods: the transform would read `self` from the "
-            f"closure, outside the trace. Use the decorator form @minnx.{name} on the method, or "
-            f"call minnx.{name}(MyClass.method)(instance, ...) with the unbound method.")
+            f"nnx.{name} does not support bound methods: `self` would come from outside the trace."
+            f" Decorate the method with @minnx.{name}, or call minnx.{name}(MyClass.method).")
 
 def _split(args, graph, graph_updates):
     return split_arguments(args, graph=graph_mode(graph),
@@ -75,11 +70,10 @@ class JitWrapped:
         donate = tuple(i + 1 - sum(s < i for s in self.static_argnums)
                        for i in _as_tuple(donate_argnums))
         options = {"static_argnums": 0, "donate_argnums": donate, "keep_unused": keep_unused,
-                   "donate_argnames": _as_tuple(donate_argnames), "inline": inline}
-        for name, value in [("in_shardings", in_shardings), ("device", device),
-                            ("backend", backend)]:
-            if value is not None:
-                options[name] = value
+                   "donate_argnames": _as_tuple(donate_argnames), "inline": inline,
+                   "device": device, "backend": backend}
+        if in_shardings is not None:
+            options["in_shardings"] = in_shardings
         self.jitted = jax.jit(self._pure_call, **options)
         self.walk_cache = WalkCache()  # the repeat-call fast path: see fastpath.py
 
@@ -119,8 +113,7 @@ class JitWrapped:
         return self if obj is None else functools.partial(self, obj)
 
 def jit(fun=None, **options):
-    """`jax.jit` for functions of Modules: `@minnx.jit` or `minnx.jit(f, static_argnums=...)`.
-    Takes jax.jit's options and graph=/graph_updates=."""
+    """`jax.jit` for functions of Modules: `@minnx.jit`, or `minnx.jit(f, static_argnums=...)`."""
     return _decorator(JitWrapped, fun, **options)
 
 class DiffState(NamedTuple):
@@ -176,9 +169,7 @@ def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, gr
 
     return wrapper
 
-def _differentiable(arg, filter, graph):
-    """What JAX differentiates: a graph node as the State of the Variables `filter` selects;
-    bare Variables and arrays as they are."""
+def _differentiable(arg, filter, graph):  # a graph node as the State `filter` selects
     def part(x):
         return state(x, filter, graph=graph) if isinstance(x, Pytree) else x
     return jax.tree.map(part, arg, is_leaf=is_node_or_variable)
@@ -201,8 +192,7 @@ def _like(arg, grads, graph):  # the gradient as objects of the argument's type
 
 def grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow_int=False,
          reduce_axes=(), graph=None, graph_updates=None):
-    """`jax.grad` for functions of Modules. The gradient with respect to a Module is a State of
-    its `Param`s (choose other Variables with `argnums=DiffState(0, filter)`)."""
+    """`jax.grad` for functions of Modules: a Module's gradient is a State of its `Param`s."""
     return _decorator(_grad, f, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic,
                       allow_int=allow_int, reduce_axes=reduce_axes, graph=graph,
                       graph_updates=graph_updates, with_value=False)
@@ -214,21 +204,30 @@ def value_and_grad(f=None, *, argnums=0, has_aux=False, holomorphic=False, allow
                       allow_int=allow_int, reduce_axes=reduce_axes, graph=graph,
                       graph_updates=graph_updates, with_value=True)
 
-def _call_transformed(jax_transform, f, args, graph, graph_updates, *, write=True):
-    """Split `args`, run `jax_transform(inner)` on them, update the caller's objects (unless
-    `write` is False, for eval_shape)."""
-    pure, lifted = _split(args, graph, graph_updates)
-
+def _traced(f, plan, all_values=False):  # what JAX transforms: merge, call `f`, split results
     @functools.wraps(f)  # JAX's messages then name the learner's arguments
     @traced_by_minnx
     def inner(*pure_args):
-        args_in, state_inside = merge_arguments(pure_args, lifted.plan)
-        return split_results(f(*args_in), state_inside, lifted.plan)
+        args, state_inside = merge_arguments(pure_args, plan)
+        return split_results(f(*args), state_inside, plan, all_values=all_values)
+    return inner
 
-    return update_arguments(jax_transform(inner)(*pure), lifted, write=write)
+def _transformed(jax_transform, f, graph, graph_updates, write=True):
+    """`f` through `jax_transform` with lift.py's steps around (a decorator if `f` is None)."""
+    if f is None:
+        return functools.partial(_transformed, jax_transform, graph=graph,
+                                 graph_updates=graph_updates)
 
-def _vmap(f, *, in_axes, out_axes, axis_name, axis_size, spmd_axis_name, transform_metadata,
-          graph, graph_updates):
+    @functools.wraps(f)
+    def wrapper(*args):
+        pure, lifted = _split(args, graph, graph_updates)
+        result = jax_transform(_traced(f, lifted.plan))(*pure)
+        return update_arguments(result, lifted, write=write)
+    return wrapper
+
+def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_name=None,
+         transform_metadata=None, graph=None, graph_updates=None):
+    """`jax.vmap` for functions of Modules: `in_axes` maps (int) or broadcasts (None) each."""
     if transform_metadata:
         raise ValueError("minnx.vmap does not support transform_metadata; leave it out.")
     axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
@@ -236,61 +235,32 @@ def _vmap(f, *, in_axes, out_axes, axis_name, axis_size, spmd_axis_name, transfo
     def vmapped(inner):  # the changed values follow their arguments' axes; `static` is not mapped
         return jax.vmap(inner, in_axes=axes, out_axes=(out_axes, axes, None), axis_name=axis_name,
                         axis_size=axis_size, spmd_axis_name=spmd_axis_name)
-
-    @functools.wraps(f)
-    def wrapper(*args):
-        return _call_transformed(vmapped, f, args, graph, graph_updates)
-    return wrapper
-
-def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_name=None,
-         transform_metadata=None, graph=None, graph_updates=None):
-    """`jax.vmap` for functions of Modules. `in_axes` per argument: an int maps the argument
-    (every Variable of a Module) along that axis, `None` broadcasts it."""
-    return _decorator(_vmap, f, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name,
-                      axis_size=axis_size, spmd_axis_name=spmd_axis_name,
-                      transform_metadata=transform_metadata, graph=graph,
-                      graph_updates=graph_updates)
-
-def _remat(f, *, prevent_cse, static_argnums, policy, graph, graph_updates):
-    def checkpointed(inner):
-        return jax.checkpoint(inner, prevent_cse=prevent_cse, static_argnums=static_argnums,
-                              policy=policy)
-
-    @functools.wraps(f)
-    def wrapper(*args):
-        return _call_transformed(checkpointed, f, args, graph, graph_updates)
-    return wrapper
+    return _transformed(vmapped, f, graph, graph_updates)
 
 def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None, graph=None,
           graph_updates=None):
     """`jax.checkpoint` (recompute activations in the backward pass) for functions of Modules."""
-    return _decorator(_remat, f, prevent_cse=prevent_cse, static_argnums=static_argnums,
-                      policy=policy, graph=graph, graph_updates=graph_updates)
+    def checkpointed(inner):
+        return jax.checkpoint(inner, prevent_cse=prevent_cse, static_argnums=static_argnums,
+                              policy=policy)
+    return _transformed(checkpointed, f, graph, graph_updates)
 
 def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
-    """What `f(*args, **kwargs)` returns, with shapes and dtypes only: nothing is computed and
-    the arguments do not change. `eval_shape(lambda: Model(rngs=Rngs(0)))` is an abstract model."""
+    """What `f(*args, **kwargs)` returns, as shapes and dtypes, computing and changing nothing:
+    `eval_shape(lambda: Model(rngs=Rngs(0)))` is an abstract model."""
     def call(*args):
         return f(*args, **kwargs)
 
     def abstract(inner):
         return functools.partial(jax.eval_shape, inner)
-    return _call_transformed(abstract, call, args, graph, graph_updates, write=False)
+    return _transformed(abstract, call, graph, graph_updates, write=False)(*args)
 
 def switch(index, branches, *operands, graph=None, graph_updates=None):
     """`jax.lax.switch` whose operands may be Modules; every branch may change their values."""
     pure, lifted = _split(operands, graph, graph_updates)
-
-    def branch(fn):
-        @traced_by_minnx
-        def run(*pure_operands):
-            operands_in, inner = merge_arguments(pure_operands, lifted.plan)
-            # every branch must return the same structure, so all values come out
-            return split_results(fn(*operands_in), inner, lifted.plan, all_values=True)
-        return run
-
-    result = jax.lax.switch(index, [branch(b) for b in branches], *pure)
-    return update_arguments(result, lifted)
+    # every branch must return the same structure, so all values come out
+    traced = [_traced(branch, lifted.plan, all_values=True) for branch in branches]
+    return update_arguments(jax.lax.switch(index, traced, *pure), lifted)
 
 def cond(pred, true_fun, false_fun, *operands, graph=None, graph_updates=None):
     """`jax.lax.cond` whose operands may be Modules. `pred` must be a scalar."""
@@ -303,38 +273,27 @@ def cond(pred, true_fun, false_fun, *operands, graph=None, graph_updates=None):
 class Carry:
     """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
-def _values_after_step(inner, plan, where):  # a loop step may change values only
+def _step_values(args_out, inner, plan, where):
+    """After a loop step: the arguments, graph nodes replaced by their values (only values may
+    change, and only the nodes given may come out)."""
     graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
     if graphdef != plan.graphdef:
-        raise ValueError(
-            f"minnx.{where}: the function changed the structure of a Module it was given (it set "
-            "a new attribute, replaced a layer or sowed a value). A loop body may change values "
-            "only (`v[...] = ...`): create attributes before the loop.")
-    return [leaf.get_raw_value() if isinstance(leaf, Variable) else leaf for _, leaf in leaves]
+        raise ValueError(f"minnx.{where}: the function changed the structure of a Module (a new "
+                         "attribute, a replaced layer, a sown value); a loop body may change "
+                         "values only (`v[...] = ...`): create attributes before the loop.")
+    flat = plan.treedef.flatten_up_to(args_out)
+    for k, i in enumerate(plan.positions):
+        if flat[i] is not inner.roots[k]:
+            raise ValueError(f"minnx.{where}: a loop carry may hold the Modules passed in only.")
+    return per_argument(plan, plan.paths, [raw_value(leaf) for _, leaf in leaves], flat)
 
-def _as_values(tree, inner, plan, values, where):  # each input node -> its leaves' `values`
-    flat, treedef = jax.tree.flatten(tree, is_leaf=is_node_or_variable)
-    roots = [id(root) for root in inner.roots]
-    for i, x in enumerate(flat):
-        if is_node_or_variable(x):
-            if id(x) not in roots:
-                raise ValueError(f"minnx.{where}: a loop carry may hold the Modules passed in, "
-                                 "not new ones.")
-            k = roots.index(id(x))
-            flat[i] = [v for path, v in zip(plan.paths, values) if path[0] == k]
-    return treedef.unflatten(flat)
-
-def _write_back(tree, like, lifted):  # the caller's `like`, its nodes updated from `tree`
-    flat, treedef = jax.tree.flatten(like, is_leaf=is_node_or_variable)
-    for i, (x, values) in enumerate(zip(flat, treedef.flatten_up_to(tree))):
-        if not is_node_or_variable(x):
-            flat[i] = values
-            continue
-        k = next(k for k, node in enumerate(lifted.nodes) if node is x)
-        leaves = [leaf for path, leaf in zip(lifted.plan.paths, lifted.leaves) if path[0] == k]
-        for leaf, value in zip(leaves, values):
-            leaf.set_raw_value(value)
-    return treedef.unflatten(flat)
+def _write_back(pure_args, lifted):  # after a loop: the final values into the caller's objects
+    for j, value in enumerate(from_argument(lifted.plan, pure_args)):
+        write_leaf(lifted, j, value)
+    flat = lifted.plan.treedef.flatten_up_to(pure_args)
+    for k, i in enumerate(lifted.plan.positions):
+        flat[i] = lifted.nodes[k]
+    return lifted.plan.treedef.unflatten(flat)
 
 def _carry_loop(loop, where, init_val, body_fun, cond_fun, graph, graph_updates):
     pure, lifted = _split((init_val,), graph, graph_updates)
@@ -343,14 +302,13 @@ def _carry_loop(loop, where, init_val, body_fun, cond_fun, graph, graph_updates)
     def body(*args):  # (i, val) for fori_loop, (val,) for while_loop
         (val,), inner = merge_arguments((args[-1],), lifted.plan)
         out = body_fun(*args[:-1], val)
-        return _as_values(out, inner, lifted.plan, _values_after_step(inner, lifted.plan, where),
-                          where)
+        return _step_values((out,), inner, lifted.plan, where)[0]
 
     @traced_by_minnx
     def test(pure_val):
         return cond_fun(merge_arguments((pure_val,), lifted.plan)[0][0])
 
-    return _write_back(loop(body, test, pure[0]), init_val, lifted)
+    return _write_back((loop(body, test, pure[0]),), lifted)[0]
 
 def fori_loop(lower, upper, body_fun, init_val, *, unroll=None, graph=None, graph_updates=None):
     """`jax.lax.fori_loop` whose carry may hold Modules: `body_fun(i, val) -> val`."""
@@ -381,46 +339,47 @@ def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, tr
             raise ValueError(f"minnx.scan: in_axes {in_axes} does not fit {len(args)} argument(s): "
                              "give one entry per argument (Carry for at most one, an int, None).")
         pure, lifted = _split(args, graph, graph_updates)
-        body = _scan_body(f, pure, axes, out_axes, lifted.plan)
         carry_at = axes.index(Carry) if Carry in axes else None
         scanned = {i: a for i, a in enumerate(axes) if a is not Carry and a is not None}
+        broadcast = [i for i, a in enumerate(axes) if a is None]
+
+        @traced_by_minnx
+        def body(carry, xs):
+            step = list(pure)
+            for i, x in xs.items():
+                step[i] = x
+            if carry_at is not None:
+                step[carry_at] = carry
+            args_in, inner = merge_arguments(tuple(step), lifted.plan)
+            carry_out, ys = _outputs(f(*args_in), out_axes)
+            args_out = list(args_in)
+            if carry_at is not None:
+                args_out[carry_at] = carry_out
+            after = _step_values(tuple(args_out), inner, lifted.plan, "scan")
+            for i in broadcast:
+                pairs = zip(jax.tree.leaves(step[i]), jax.tree.leaves(after[i]))
+                if any(before is not now for before, now in pairs):
+                    raise ValueError(f"minnx.scan: argument {i} is broadcast (in_axes None), but "
+                                     "the function changed its state. Pass it as the Carry, or "
+                                     "scan over it with an int axis.")
+            new_carry = None if carry_at is None else after[carry_at]
+            return new_carry, (ys, {i: after[i] for i in xs})
+
         xs = {i: _move_axis(pure[i], a, 0) for i, a in scanned.items()}
         init = None if carry_at is None else pure[carry_at]
         carry, (ys, updates) = jax.lax.scan(body, init, xs, length=length, reverse=reverse,
                                             unroll=unroll)
+        final = list(pure)
         for i, a in scanned.items():
-            _write_back(_move_axis(updates[i], 0, a), args[i], lifted)
+            final[i] = _move_axis(updates[i], 0, a)
         if carry_at is not None:
-            carry = _write_back(carry, args[carry_at], lifted)
+            final[carry_at] = carry
+        args_out = _write_back(tuple(final), lifted)
         if out_axes is Carry:
-            return carry
+            return args_out[carry_at]
         ys = jax.tree.map(lambda a, y: _move_axis(y, 0, a), _outputs(out_axes, out_axes)[1], ys)
-        return ys if carry_at is None else (carry, ys)
+        return ys if carry_at is None else (args_out[carry_at], ys)
     return wrapper
-
-def _scan_body(f, pure, axes, out_axes, plan):
-    @traced_by_minnx
-    def body(carry, xs):
-        step = list(pure)
-        for i, x in xs.items():
-            step[i] = x
-        if Carry in axes:
-            step[axes.index(Carry)] = carry
-        args_in, inner = merge_arguments(tuple(step), plan)
-        out = f(*args_in)
-        values = _values_after_step(inner, plan, "scan")
-        for i in [i for i, a in enumerate(axes) if a is None]:
-            before = jax.tree.leaves(_as_values(args_in[i], inner, plan, inner.values, "scan"))
-            after = jax.tree.leaves(_as_values(args_in[i], inner, plan, values, "scan"))
-            if any(b is not a for b, a in zip(before, after)):
-                raise ValueError(
-                    f"minnx.scan: argument {i} is broadcast (in_axes None), but the function "
-                    "changed its state. Pass it as the Carry, or scan over it with an int axis.")
-        carry_out, ys = _outputs(out, out_axes)
-        new_carry = _as_values(carry_out, inner, plan, values, "scan") if Carry in axes else None
-        updates = {i: _as_values(args_in[i], inner, plan, values, "scan") for i in xs}
-        return new_carry, (ys, updates)
-    return body
 
 def _outputs(out, out_axes):  # f's output (or out_axes itself) -> (carry, ys)
     if out_axes is Carry:
@@ -435,10 +394,9 @@ def _move_axis(tree, source, destination):
 def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False,
          in_axes=(Carry, 0), out_axes=(Carry, 0), transform_metadata=None, graph=None,
          graph_updates=None):
-    """`jax.lax.scan` over functions of Modules. `in_axes`, one per argument: `Carry` (at most
-    one), an int (scanned over that axis; a Module's Variables are sliced step by step) or None
-    (broadcast, unchanged). `out_axes`: `(Carry, axis)` when f returns `(carry, y)`, `Carry` when
-    it returns the carry alone."""
+    """`jax.lax.scan` over functions of Modules. `in_axes` has one entry per argument: `Carry`
+    (at most one), an int (scanned over that axis) or None (broadcast, unchanged); `out_axes` is
+    `(Carry, axis)` when f returns `(carry, y)`, `Carry` when it returns the carry alone."""
     return _decorator(_scan, f, length=length, reverse=reverse, unroll=unroll,
                       _split_transpose=_split_transpose, in_axes=in_axes, out_axes=out_axes,
                       transform_metadata=transform_metadata, graph=graph,

@@ -1,10 +1,8 @@
 """Variables: the boxes that hold a Module's state.
 
-A Module keeps its arrays inside `Variable` objects. The Variable's *type* says what the array
-is for (`Param` is trained, `BatchStat` is a running statistic, ...), and filters select state
-by that type. A Variable is mutable: `v[...] = x` writes into it, which is how NNX code looks
-stateful. Variables are also JAX pytrees (one child, the value; the metadata is static), so
-`jax.tree.map` sees straight through them to the arrays.
+A Variable's *type* says what its value is for (`Param` is trained, `BatchStat` is a running
+statistic, ...), and filters select state by type. `v[...] = x` writes into it, which is how NNX
+code looks stateful. Variables are pytrees whose one child is the value (the metadata is static).
 """
 import functools
 
@@ -17,12 +15,10 @@ class TraceContextError(Exception):
     """A Variable or Object made outside a JAX transform was changed inside one."""
 
 # How many minnx transforms are tracing now. A Variable made outside every transform must not
-# receive a traced value: it would leak out when the transform returns. (minnx cannot see a plain
-# `jax.grad` start, so a Variable made inside one with a concrete value counts as outside.)
+# receive a traced value: it would leak out (one made in a plain `jax.grad` counts as outside).
 _transform_depth = [0]
 
-def traced_by_minnx(fn):
-    """Mark `fn`, the function a JAX transform traces for a minnx transform, as inside one."""
+def traced_by_minnx(fn):  # marks the function that a minnx transform has JAX trace
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         _transform_depth[0] += 1
@@ -52,33 +48,27 @@ class VariableMetadata:
         self.raw_value = raw_value
         self.metadata = dict(metadata)
 
-def _unbox(x):
+def unbox(x):  # a Variable's value; anything else as it is
     return x.get_value() if isinstance(x, Variable) else x
 
-def _operator(name):
-    """A method applying the value's operator `name`: `kernel @ x` is `kernel[...] @ x`."""
+def raw_value(x):  # a Variable's stored value (bypassing any `get_value` override), or x
+    return x.get_raw_value() if isinstance(x, Variable) else x
+
+def _operator(name):  # a method applying the value's operator: `kernel @ x` is `kernel[...] @ x`
     def operator(self, *other):
-        return getattr(self.get_value(), name)(*map(_unbox, other))
+        return getattr(self.get_value(), name)(*map(unbox, other))
     operator.__name__ = name
     return operator
 
 def _in_place_operator(symbol):
     """`kernel -= x` would replace the Variable attribute by a plain array: refuse it."""
     def operator(self, other):
-        raise NotImplementedError(
-            f"In-place operations are no longer supported for Variable: `x {symbol} y` would "
-            f"replace the {type(self).__name__} with a plain array, which then drops out of the "
-            f"model's state and stops training. Use `variable[...] {symbol} y` instead.")
+        raise NotImplementedError(f"In-place operations are no longer supported for Variable "
+                                  f"(it becomes an array). Use `variable[...] {symbol} y` instead.")
     return operator
 
 class Variable:
-    """A mutable box for one value (usually a jax.Array) plus metadata.
-
-    >>> w = Variable(jnp.ones(3), tag="hello")
-    >>> w[...]          # read          (the seeds also write `w.value`)
-    >>> w[...] = x      # write in place
-    >>> w.tag           # metadata reads as an attribute
-    """
+    """A mutable box for a value plus metadata: `w[...]` reads, `w[...] = x` writes, `w.tag`."""
 
     __hash__ = None  # unhashable, as in flax: == compares values
 
@@ -92,8 +82,7 @@ class Variable:
         object.__setattr__(self, "_created_outside_trace", outside)
 
     @classmethod
-    def from_metadata(cls, value, metadata):
-        """A Variable made without __init__ (how merge and JAX's unflatten rebuild one)."""
+    def from_metadata(cls, value, metadata):  # without __init__: how merge rebuilds one
         variable = object.__new__(cls)
         object.__setattr__(variable, "_raw_value", value)
         object.__setattr__(variable, "_var_metadata", dict(metadata))
@@ -123,10 +112,8 @@ class Variable:
         return value[index]
 
     def set_value(self, value, *, index=MISSING):
-        """Replace the value, or write into it at `index` (`v[...] = x`, `v[0] = x`). Writing at
-        an index keeps the shape and dtype, as in flax: `bias[...] = 0.0` fills the array with
-        zeros, float64 NumPy data is cast to float32, an array of another shape raises."""
-        value = _unbox(value)
+        """Replace the value, or write at `index` keeping shape and dtype (`bias[...] = 0.0`)."""
+        value = unbox(value)
         self._check_can_update(value)
         raw = self._raw_value
         if index is MISSING:
@@ -145,17 +132,12 @@ class Variable:
         if self._created_outside_trace and has_tracer(value):
             raise TraceContextError(
                 f"Cannot mutate {type(self).__name__} from a different trace level: it was made "
-                "outside the JAX transform that is running, so a traced value written into it "
-                "would leak out. Pass the Module (or Rngs) to the transform as an argument, and "
-                "use the NNX transform (minnx.jit, minnx.grad, ...) so its changes come out.")
+                "outside the running JAX transform, so a traced value would leak out. Pass the "
+                "Module (or Rngs) to the NNX transform (minnx.jit, ...) as an argument.")
 
     @property
-    def value(self):  # the older form of `v[...]` (flax deprecates it)
+    def value(self):  # the older form of `v[...]` (flax deprecates it); __setattr__ writes it
         return self.get_value()
-
-    @value.setter
-    def value(self, value):
-        self.set_value(value)
 
     def __getitem__(self, index):
         return self.get_value(index=index)
@@ -186,9 +168,7 @@ class Variable:
         return self._var_metadata[name]
 
     def set_metadata(self, *args, **kwargs):
-        """`set_metadata({...})` replaces all metadata; `set_metadata(name, value)` or
-        `set_metadata(name=value)` sets entries."""
-        self._check_can_update(None)
+        """`set_metadata({...})` replaces all metadata; `(name, value)` or `name=value` sets one."""
         if len(args) == 1 and not kwargs:
             object.__setattr__(self, "_var_metadata", dict(args[0]))
         elif len(args) == 2 and not kwargs:
@@ -211,9 +191,9 @@ class Variable:
 
     replace = copy
 
-    def update_from_state(self, other):  # how `update` writes: value, and changed metadata
-        self.set_raw_value(other._raw_value)
-        if other._var_metadata != self._var_metadata:
+    def update_from_state(self, other):  # how `update` writes: a value, or a Variable's value
+        self.set_raw_value(raw_value(other))  # and changed metadata
+        if isinstance(other, Variable) and other._var_metadata != self._var_metadata:
             object.__setattr__(self, "_var_metadata", dict(other._var_metadata))
             note_structure_change(self)
 
@@ -237,7 +217,7 @@ class Variable:
         return self.get_value()(*args, **kwargs)
 
     def __eq__(self, other):
-        return self.get_value() == _unbox(other)
+        return self.get_value() == unbox(other)
 
     def __bool__(self):
         return bool(self.get_value())
@@ -273,8 +253,7 @@ class Variable:
         metadata = "".join(f", {k}={v!r}" for k, v in self._var_metadata.items())
         return f"{type(self).__name__}(value={array_summary(self.get_value())}{metadata})"
 
-def _register_pytree(cls):
-    """Variables are pytrees: one child, the value; the sorted metadata is static."""
+def _register_pytree(cls):  # one child, the value; the sorted metadata is static
     def flatten_with_keys(variable):
         metadata = tuple(sorted(variable._var_metadata.items()))
         return ((jax.tree_util.GetAttrKey("value"), variable._raw_value),), metadata
@@ -287,13 +266,12 @@ def _register_pytree(cls):
 _register_pytree(Variable)
 
 def array_summary(x):
-    """How a value prints in a Variable: `<float32(2, 3) ≈0.1 ±0.9 [≥-1.2, ≤1.5] nonzero:6>`,
-    and arrays of up to 8 numbers in full."""
+    """How a value prints: `<float32(2, 3) ≈0.1 ±0.9 [≥-1.2, ≤1.5] nonzero:6>`, or in full."""
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         return repr(x)
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
         return f"<jax.Array key{x.shape}>"
-    head = f"{x.dtype}({', '.join(map(str, x.shape))}{',' if len(x.shape) == 1 else ''})"
+    head = f"{x.dtype}{tuple(x.shape)}"
     if isinstance(x, jax.core.Tracer):
         return f"<traced {head}>"  # inside a transform: only the shape and dtype are known
     if not hasattr(x, "__array__"):

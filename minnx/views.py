@@ -1,10 +1,8 @@
 """Views and captures: flax 0.12's functional forms of `train()`/`eval()` and of `sow`.
 
-`view(model, deterministic=True)` is a new model object sharing the original's Variables, with
-the settings changed on the layers that take them (Dropout, BatchNorm, MultiHeadAttention
-define `set_view`); the original is left as it was. `capture(model, Intermediate)(x)` calls the
-model and returns `(output, State of what it sowed)` without adding attributes to it. Both
-work the same in tree mode, where a transform carries no new attribute out.
+`view(model, deterministic=True)` is a new model sharing the Variables, with settings changed on
+the layers that define `set_view`; `capture(model, Intermediate)(x)` returns `(output, State of
+what it sowed)` without adding attributes to the model. Both work in tree mode too.
 """
 import functools
 import inspect
@@ -14,7 +12,6 @@ from .graph import clone
 from .module import Module, iter_modules
 from .objects import data
 from .state import State, split_state
-
 
 def view(node, /, *, only=..., raise_if_not_found=True, graph=None, **settings):
     """A copy of `node` (sharing its Variables) with `settings` applied through `set_view`."""
@@ -33,9 +30,7 @@ def view(node, /, *, only=..., raise_if_not_found=True, graph=None, **settings):
     return copy
 
 def capture(fn, *var_types, init=None, method_outputs=None):
-    """`capture(fn, Intermediate)(*args)` -> `(fn(*args), State of the values sown into
-    Intermediate)`; `fn` is a Module, a bound method of one, or a function whose first argument
-    is the Module. `init` (a State) starts the captures, e.g. perturbations to differentiate."""
+    """`capture(fn, Intermediate)(*args)` -> `(fn(*args), State of what was sown)`."""
     if isinstance(fn, type):  # capture(Intermediate)(model): the types come first
         types = (fn, *var_types)
 
