@@ -17,6 +17,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from .variables import Variable, VariableMetadata
 
+
 def with_partitioning(initializer, sharding, mesh=None, **metadata):
     """`initializer` whose values go into their Variable with `out_sharding=sharding` (and `mesh`,
     and any other metadata): `Linear(..., kernel_init=with_partitioning(init, (None, 'model')))`."""
