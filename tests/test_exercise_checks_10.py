@@ -91,6 +91,16 @@ def test_10_2_other_ways_to_write_the_answer_pass(lib, specs):
     assert "❌" not in run_exercise(NB, "10.2", lib, [f"TP_SPECS = {specs}"])
 
 
+@pytest.mark.parametrize("lib", LIBS)
+def test_10_2_the_communication_check_fires(lib):
+    """No layout passes the earlier checks and communicates more, so this answer fakes the count:
+    the last check must read it and refuse."""
+    answer = ('TP_SPECS = ((None, "model"), ("model",), ("model", None), None)\n'
+              'communication = lambda f, model, *args: {"all-gather": 1, "all-reduce": 1}')
+    with pytest.raises(CheckFailed, match="needs exactly one all-reduce"):
+        run_exercise(NB, "10.2", lib, [answer])
+
+
 # -- 10.3: FSDP on top, half the bytes per device -------------------------------------------------
 @pytest.mark.parametrize("lib", LIBS)
 @pytest.mark.parametrize("specs, words", [
@@ -137,6 +147,11 @@ def restore(checkpoint_dir, make_model, mesh):
                           abstract_state, nnx.get_named_sharding(abstract_state, mesh))
     return ocp.StandardCheckpointer().restore(checkpoint_dir, target)
 '''
+FORGET_TO_RESTORE = '''
+def restore(checkpoint_dir, make_model, mesh):
+    with jax.set_mesh(mesh):
+        return nnx.jit(make_model)()
+'''
 RESTORE_INTO_A_MODEL_CREATED_UNDER_JIT = '''
 def restore(checkpoint_dir, make_model, mesh):
     with jax.set_mesh(mesh):
@@ -153,6 +168,7 @@ def restore(checkpoint_dir, make_model, mesh):
     (RESTORE_INTO_AN_EAGER_MODEL, "make_model ran eagerly"),
     (RESTORE_WITHOUT_SHARDINGS, "give the restore target the shardings"),
     (RESTORE_THE_STATE_ONLY, "return the model"),
+    (FORGET_TO_RESTORE, "not the checkpoint's"),
 ])
 def test_10_4_wrong_restores_are_refused(lib, answer, words):
     with pytest.raises(CheckFailed, match=words):
