@@ -17,7 +17,6 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from .variables import Variable, VariableMetadata
 
-
 def with_partitioning(initializer, sharding, mesh=None, **metadata):
     """`initializer` whose values go into their Variable with `out_sharding=sharding` (and `mesh`,
     and any other metadata): `Linear(..., kernel_init=with_partitioning(init, (None, 'model')))`."""
@@ -26,7 +25,6 @@ def with_partitioning(initializer, sharding, mesh=None, **metadata):
         return VariableMetadata(initializer(*args),
                                 {"out_sharding": sharding, "mesh": mesh, **metadata})
     return wrapper
-
 
 def _spec_of(variable):
     """A Variable's PartitionSpec: its `out_sharding`, P() (replicated) if it has none, None if
@@ -38,7 +36,6 @@ def _spec_of(variable):
         return PartitionSpec()
     return None
 
-
 def get_partition_spec(tree):
     """`tree` (a State, a Module, any pytree) with each Variable's value replaced by its
     PartitionSpec, and each bare array by P(); other leaves become None."""
@@ -49,7 +46,6 @@ def get_partition_spec(tree):
             return PartitionSpec()
         return None
     return jax.tree.map(spec, tree, is_leaf=lambda x: isinstance(x, Variable))
-
 
 def get_named_sharding(tree, mesh):
     """Like `get_partition_spec`, with each PartitionSpec placed on `mesh` as a NamedSharding."""

@@ -40,7 +40,8 @@ def shard_batch(batch, mesh):
 SHARD_WITH_TRAILING_NONES_UNDER_THE_MESH = '''
 def shard_batch(batch, mesh):
     with jax.set_mesh(mesh):
-        return {k: jax.device_put(v, P("data", *[None] * (np.ndim(v) - 1))) for k, v in batch.items()}
+        return {k: jax.device_put(v, P("data", *[None] * (np.ndim(v) - 1)))
+                for k, v in batch.items()}
 '''
 
 
@@ -126,7 +127,8 @@ def restore(checkpoint_dir, make_model, mesh):
     with jax.set_mesh(mesh):
         model = make_model()
     state = nnx.state(model)
-    target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), state)
+    target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding),
+                          state)
     nnx.update(model, ocp.StandardCheckpointer().restore(checkpoint_dir, target))
     return model
 '''

@@ -36,9 +36,9 @@ def layout(x):
 
 
 def sharded_linear(nnx, din, dout, spec, **metadata):
-    return nnx.Linear(din, dout, rngs=nnx.Rngs(0),
-                      kernel_init=nnx.with_partitioning(nnx.initializers.lecun_normal(), spec, **metadata),
-                      bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), spec[1:]))
+    kernel_init = nnx.with_partitioning(nnx.initializers.lecun_normal(), spec, **metadata)
+    bias_init = nnx.with_partitioning(nnx.initializers.zeros_init(), spec[1:])
+    return nnx.Linear(din, dout, rngs=nnx.Rngs(0), kernel_init=kernel_init, bias_init=bias_init)
 
 
 def test_there_are_8_devices():
@@ -127,7 +127,8 @@ def test_get_partition_spec_and_get_named_sharding():
     def body(nnx):
         mesh = auto_mesh()
         with jax.set_mesh(mesh):
-            model = nnx.Sequential(sharded_linear(nnx, 4, 8, (None, "model")), nnx.Linear(8, 2, rngs=nnx.Rngs(1)))
+            model = nnx.Sequential(sharded_linear(nnx, 4, 8, (None, "model")),
+                                   nnx.Linear(8, 2, rngs=nnx.Rngs(1)))
         state = nnx.state(model)
         specs = nnx.get_partition_spec(state)
         shardings = nnx.get_named_sharding(state, mesh)
@@ -140,7 +141,8 @@ def test_get_partition_spec_and_get_named_sharding():
                 "tree": str(nnx.get_partition_spec(tree)["array"]),
                 "tree_text": nnx.get_partition_spec(tree)["text"] is None,
                 "tree_variable": type(nnx.get_partition_spec(tree)["variable"]).__name__,
-                "module": [type(module_specs).__name__] + [str(s) for s in jax.tree.leaves(module_specs)]}
+                "module": [type(module_specs).__name__]
+                + [str(s) for s in jax.tree.leaves(module_specs)]}
     out = run_both(body)
     assert out["state"] == ["P('model',)", "P(None, 'model')", "P()", "P()"]
     assert out["module"][0] == "Sequential"
@@ -154,7 +156,8 @@ def test_flips_recipe_constrains_a_state_inside_jit():
             model = nnx.Linear(4, 8, rngs=nnx.Rngs(0), kernel_init=nnx.with_partitioning(
                 nnx.initializers.lecun_normal(), (None, "model"), eager_sharding=False))
             state = nnx.state(model)
-            nnx.update(model, jax.lax.with_sharding_constraint(state, nnx.get_partition_spec(state)))
+            specs = nnx.get_partition_spec(state)
+            nnx.update(model, jax.lax.with_sharding_constraint(state, specs))
             return model
         with jax.set_mesh(auto_mesh()):
             model = create()
@@ -170,7 +173,8 @@ def test_a_model_created_under_jit_comes_out_sharded():
                                   sharded_linear(nnx, 32, 8, (None, "model")))
         with jax.set_mesh(auto_mesh()):
             model = create()
-        return {"state": nnx.state(model), "layouts": [layout(x) for x in jax.tree.leaves(nnx.state(model))]}
+        state = nnx.state(model)
+        return {"state": state, "layouts": [layout(x) for x in jax.tree.leaves(state)]}
     run_both(body)
 
 
@@ -271,7 +275,8 @@ def test_jit_in_shardings_as_a_state_sharding():
         with jax.set_mesh(mesh):
             model = sharded_linear(nnx, 4, 8, (None, "model"))
         model_shardings = nnx.StateSharding(nnx.get_named_sharding(nnx.state(model), mesh))
-        forward = nnx.jit(lambda m, x: m(x), in_shardings=(model_shardings, NamedSharding(mesh, P("data"))))
+        rows = NamedSharding(mesh, P("data"))
+        forward = nnx.jit(lambda m, x: m(x), in_shardings=(model_shardings, rows))
         y = forward(model, np.ones((8, 4), np.float32))
         return {"y": y, "layout": layout(y)}
     run_both(body)
