@@ -67,6 +67,24 @@ def _in_place_operator(symbol):
                                   f"(it becomes an array). Use `variable[...] {symbol} y` instead.")
     return operator
 
+def shard_eagerly(value, metadata):
+    """Lay `value` out on the devices as its `out_sharding` metadata says (one mesh axis name, or
+    None, per dimension): flax's eager sharding (FLIP 4844). The mesh is the `mesh` metadata, or
+    the one `jax.set_mesh(mesh)` set; there must be one. sharding.py has the rest of the story."""
+    mesh = metadata.get("mesh")
+    if mesh is None:
+        mesh = jax.sharding.get_abstract_mesh()
+    spec = jax.sharding.PartitionSpec(*metadata["out_sharding"])
+    if mesh.empty:
+        raise ValueError(
+            f"An auto mesh context or metadata is required if creating a variable with annotation "
+            f"out_sharding={spec}. Create it inside `with jax.set_mesh(mesh):`, or pass mesh=mesh "
+            "(to the Variable or to with_partitioning), or eager_sharding=False to keep it whole.")
+    sharding = jax.sharding.NamedSharding(mesh, spec)
+    if mesh.are_all_axes_explicit:
+        return jax.sharding.reshard(value, sharding)
+    return jax.lax.with_sharding_constraint(value, sharding)
+
 class Variable:
     """A mutable box for a value plus metadata: `w[...]` reads, `w[...] = x` writes, `w.tag`."""
 
@@ -76,6 +94,8 @@ class Variable:
         if isinstance(value, VariableMetadata):
             metadata = {**value.metadata, **metadata}
             value = value.raw_value
+        if metadata.get("out_sharding") and metadata.get("eager_sharding", True):
+            value = shard_eagerly(value, metadata)
         object.__setattr__(self, "_raw_value", value)
         object.__setattr__(self, "_var_metadata", metadata)
         outside = _transform_depth[0] == 0 and not has_tracer(value)
