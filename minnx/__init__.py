@@ -21,6 +21,9 @@ from .nn.recurrent import GRUCell, LSTMCell, RNN
 from .nn.sequential import Sequential
 from .nn.stochastic import Dropout
 from .rngs import RngStream, Rngs, reseed, restore_rngs, split_rngs
+from .cached import cached_partial
+from .ema import EMA
+from .summary import tabulate
 from .state import State, as_pure, filter_state, merge_state, pure, split_state, to_pure_dict
 from . import metrics
 from .metrics import MultiMetric
