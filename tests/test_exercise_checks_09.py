@@ -9,6 +9,10 @@ from exercise_harness import run_exercise
 
 NB = "09_checkpoints_debugging_speed"
 LIBS = ["minnx", "flax"]
+# The wrong answer of test_9_4_restoring_the_whole_checkpoint_is_refused makes Orbax fail while
+# reading arrays in the background; the reads it abandons are reported when they are garbage
+# collected, which may be during a later test of this module.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
 def test_the_solutions_pass():
