@@ -29,6 +29,9 @@ from .nn.recurrent import RNN, GRUCell, LSTMCell
 from .nn.sequential import Sequential
 from .nn.stochastic import Dropout
 from .objects import Object, Pytree, data, dataclass, has_data, is_data, register_data_type, static
+from .cached import cached_partial
+from .ema import EMA
+from .summary import tabulate
 from .optimizer import OptArray, Optimizer, OptState, OptVariable
 from .rngs import RngStream, Rngs, reseed, restore_rngs, split_rngs
 from .sharding import get_named_sharding, get_partition_spec, with_partitioning

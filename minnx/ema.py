@@ -1,0 +1,46 @@
+"""EMA: an exponential moving average of a model's weights, kept in Variables.
+
+Evaluating with averaged weights often beats the last weights. `ema = EMA(model, decay=0.99,
+only=Param)` copies the chosen Variables; `ema.update(model)` after each optimizer step blends
+the model's current values in (`ema = decay * ema + (1 - decay) * value`); `ema.apply_to(model)`
+is a model of the same structure whose Variables are the averages (so it follows later
+updates). EMA is a graph node, so `ema.update` runs inside a `jit`ted train step.
+"""
+import jax
+import jax.numpy as jnp
+
+from .graph import merge, split, state
+from .objects import Object, data
+from .state import merge_state
+from .variables import Variable
+
+
+def _copy(path, x):
+    if not isinstance(x, Variable):
+        where = "/".join(map(str, path))
+        raise TypeError(f"minnx.EMA only averages Variables, got a {type(x).__name__} at '{where}'. "
+                        "Use the `only` filter to choose Variables (e.g. only=minnx.Param).")
+    return type(x)(jnp.copy(x.get_value()), **x.get_metadata())
+
+
+class EMA(Object):
+    """`EMA(model, decay, only=...)`: the moving averages live in `ema.params`, a State."""
+
+    def __init__(self, params, decay: float, *, only=..., graph=None):
+        self.graph = graph
+        self.decay = decay
+        self.filter = only
+        copies = jax.tree.map_with_path(_copy, state(params, only), is_leaf=lambda x: isinstance(x, Variable))
+        self.params = data(copies)
+
+    def update(self, updates):
+        """Blend the values of `updates` (a model, or a State like `params`) into the averages."""
+        def blend(average, value):
+            new = value.get_value() if isinstance(value, Variable) else value
+            average.set_value(self.decay * average.get_value() + (1.0 - self.decay) * new)
+        jax.tree.map(blend, self.params, state(updates, self.filter), is_leaf=lambda x: isinstance(x, Variable))
+
+    def apply_to(self, model):
+        """A new model like `model`, whose averaged Variables are the EMA's own."""
+        graphdef, model_state = split(model)
+        return merge(graphdef, merge_state(model_state, self.params))
