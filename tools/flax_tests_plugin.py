@@ -6,13 +6,16 @@ For every test it appends a line to the file named by FLAX_TESTS_RECORD:
                                | "collection-error",
      "api": "nnx.compat" or null, "exc": "AttributeError", "message": ..., "where": ...}
 
-A failure counts as "API not offered" when its exception, or one it was raised while handling,
-is an AttributeError for a name that a minnx module lacks and the matching flax.nnx module has
-(`module 'minnx' has no attribute 'compat'`, or flax_tests_shim.NotOffered). Attribute errors
-on objects (a method a minnx class lacks) are ordinary failures. With FLAX_TESTS_ONLY_OFFERED=1
-such tests are reported to pytest as skipped ("API not offered: nnx.compat"); either way the
-record says "not-offered" only in that mode and "failed" (with "api" set) otherwise, so a missing
-API is never counted as a pass.
+A test is put down to an API minnx does not offer (its "api") when
+- it fails with an exception that is, or was raised while handling, flax_tests_shim.NotOffered
+  or an AttributeError for a name that a minnx module lacks and the matching flax.nnx module
+  has (`module 'minnx.nn' has no attribute 'lora'`);
+- or it fails, or even passes, after using a placeholder for such a name while it ran
+  (flax_tests_shim.missing_used): a test that needs an API minnx lacks is not a pass.
+Attribute errors on objects (a method a minnx class lacks) are ordinary failures.
+With FLAX_TESTS_ONLY_OFFERED=1 such tests are reported to pytest as skipped ("API not offered:
+nnx.compat") and recorded as "not-offered"; otherwise they stay "failed" or "error", with "api"
+set. Either way a missing API is never counted as a pass.
 
 minnx and flax are imported only when a failure has to be classified: a test file must be able
 to set XLA_FLAGS before JAX starts.
@@ -24,10 +27,12 @@ import re
 
 import pytest
 
+import flax_tests_shim
+
 RECORD = os.environ.get("FLAX_TESTS_RECORD")
 ONLY_OFFERED = os.environ.get("FLAX_TESTS_ONLY_OFFERED") == "1"
 MODULE_MISS = re.compile(r"module '(minnx[\w.]*)' has no attribute '(\w+)'")
-SHIM_MISS = re.compile(r"minnx does not offer flax's (flax\.nnx[\w.]*)")
+SHIM_MISS = re.compile(r"minnx does not offer flax's (nnx[\w.]*)")
 WORST = ["passed", "skipped", "not-offered", "failed", "error"]
 
 
@@ -43,7 +48,7 @@ def _api_in_text(text: str) -> str | None:
     """The missing API an error message names, as `nnx.<name>`, or None."""
     found = SHIM_MISS.search(text)
     if found:
-        return found.group(1)[len("flax."):]
+        return found.group(1)
     found = MODULE_MISS.search(text)
     if found and _flax_has(found.group(1), found.group(2)):
         return "nnx" + found.group(1)[len("minnx"):] + "." + found.group(2)
@@ -77,14 +82,29 @@ def _where(excinfo) -> str:
 _results: dict[str, dict] = {}
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    flax_tests_shim.missing_used.clear()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if call.excinfo is None or not report.failed:
+    used = flax_tests_shim.missing_used
+    if report.passed and call.when == "call" and used:
+        # It passed, but only by way of a placeholder: not a pass.
+        info = {"exc": None, "where": None, "api": used[0],
+                "message": f"passed, having used {used[0]}, which minnx does not offer"}
+        report.outcome = "failed"
+        report.longrepr = info["message"]
+    elif call.excinfo is not None and report.failed:
+        info = {"exc": call.excinfo.typename, "message": str(call.excinfo.value)[:600],
+                "where": _where(call.excinfo), "api": missing_api(call.excinfo.value)}
+        if info["api"] is None and used:
+            info["api"] = used[0]
+    else:
         return
-    info = {"exc": call.excinfo.typename, "message": str(call.excinfo.value)[:600],
-            "where": _where(call.excinfo), "api": missing_api(call.excinfo.value)}
     report.flax_tests_info = info
     if ONLY_OFFERED and info["api"]:
         report.outcome = "skipped"

@@ -7,12 +7,13 @@ flax's code), rewrites them so that `nnx` means minnx, runs pytest on each file 
 prints, per file, how many tests passed, failed, errored, were skipped, or used an API minnx does
 not offer, with totals.
 
-The rewrite (see `to_minnx`): `from flax import nnx` becomes `import minnx as nnx`;
-`from flax.nnx.X import name` takes `name` from `minnx.X` (a placeholder that fails when used
-if minnx lacks it, so one missing name fails only the tests that use it); `flax.nnx.`,
-`flax.errors` and `flax.config` attribute paths go through tools/flax_tests_shim.py, which reads
-minnx's exception classes and graph-mode switches. Everything else stays flax's: `flax.linen`
-(several tests compare nnx layers with Linen's), `flax.typing`, `flax.struct`.
+The rewrite (see `to_minnx`): `from flax import nnx` becomes `nnx = flax_tests_shim.nnx`, which
+is minnx except that a name minnx lacks and flax.nnx has is a placeholder (so one missing name
+fails only the tests that use it, not the whole file); `from flax.nnx.X import name` takes `name`
+from `minnx.X`; `flax.nnx`, `flax.errors` and `flax.config` attribute paths go through
+tools/flax_tests_shim.py, which also maps flax's exception classes and graph-mode settings to
+minnx's. Everything else stays flax's: `flax.linen` (several tests compare nnx layers with
+Linen's), `flax.typing`, `flax.struct`. tools/flax_tests_plugin.py records each test's outcome.
 
 Where the tests come from (CI has no flax mirror, so this tool is not part of the test suite):
 
@@ -25,10 +26,11 @@ Options:
 
     python tools/run_flax_tests.py variable_test.py 'nn/*'   # only these files (glob patterns,
                                                               # relative to tests/nnx)
-    python tools/run_flax_tests.py --only-offered   # a failure whose cause is looking up an
-        # `nnx.<name>` that minnx lacks (and flax has) is reported as "API not offered",
-        # skipped, never as a pass or a failure; the names and how many tests each blocks
-        # are listed under the table
+    python tools/run_flax_tests.py --only-offered   # a test that fails on looking up an
+        # `nnx.<name>` that minnx lacks (and flax has), or that uses such a name at all, is
+        # reported as "API not offered" (pytest shows it skipped), never as a pass or a
+        # failure. Without the option such tests count as failed. Either way the names, and
+        # how many tests each blocks, are listed under the table
     python tools/run_flax_tests.py --baseline       # also run the unmodified files on flax,
         # and count the minnx failures whose test fails on flax too (the environment)
     python tools/run_flax_tests.py --failures       # list each failing test with its error
@@ -112,7 +114,7 @@ def _rewrite_import(node: ast.stmt) -> list[str] | None:
         for alias in node.names:
             bound = alias.asname or alias.name
             if alias.name == "nnx":
-                lines.append(f"import minnx as {bound}")
+                lines.append(f"{bound} = flax_tests_shim.nnx")
             elif alias.name in ("errors", "config"):
                 lines.append(f"{bound} = flax_tests_shim.{alias.name}")
             else:
@@ -135,9 +137,13 @@ def _rewrite_import(node: ast.stmt) -> list[str] | None:
         lines = []
         for alias in node.names:
             if not alias.name.startswith("flax.nnx"):
-                lines.append(f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else ""))
+                suffix = f" as {alias.asname}" if alias.asname else ""
+                lines.append(f"import {alias.name}{suffix}")
+            elif alias.asname and alias.name == "flax.nnx":
+                lines.append(f"{alias.asname} = flax_tests_shim.nnx")
             elif alias.asname:
-                lines.append(f"import {'minnx' + alias.name[len('flax.nnx'):]} as {alias.asname}")
+                module = "minnx" + alias.name[len("flax.nnx"):]
+                lines.append(f"import {module} as {alias.asname}")
             # a plain `import flax.nnx` needs no line: the attribute paths are rewritten
         return lines or ["pass"]
     return None
@@ -218,6 +224,35 @@ def run_file(folder: pathlib.Path, rel: str, timeout: int, only_offered: bool) -
             "output": tail}
 
 
+def collected_ids(folder: pathlib.Path, rel: str, timeout: int) -> list[str]:
+    """The test ids pytest collects from the unmodified file, on flax."""
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-c",
+               str(folder / "pytest.ini"), "--rootdir", str(folder), "--import-mode=importlib",
+               rel]
+    env = dict(os.environ)
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    return [line.strip() for line in done.stdout.splitlines() if "::" in line]
+
+
+def blame_collection_error(result: dict, flax_folder: pathlib.Path, rel: str, timeout: int,
+                           only_offered: bool):
+    """A file that fails to import on minnx: every test it holds on flax counts as an error
+    (or as "not offered", when the import failed on an API minnx lacks)."""
+    broken = [r for r in result["records"] if r["outcome"] == "collection-error"]
+    if not broken:
+        return
+    seen = {r["nodeid"] for r in result["records"]}
+    api = broken[0]["api"]
+    for nodeid in collected_ids(flax_folder, rel, timeout):
+        if nodeid not in seen:
+            result["records"].append({
+                "nodeid": nodeid, "outcome": "not-offered" if api and only_offered else "error",
+                "api": api, "exc": "collection error", "message": broken[0]["message"],
+                "where": None})
+
+
 def write_tree(folder: pathlib.Path, files: dict[str, str], chosen: list[str], rewrite: bool):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
@@ -276,7 +311,7 @@ def print_missing(results: dict[str, dict]):
     blocked = collections.Counter()
     for result in results.values():
         for r in result["records"]:
-            if r["api"] and r["outcome"] in ("not-offered", "failed", "error", "collection-error"):
+            if r["api"] and r["outcome"] in ("not-offered", "failed", "error"):
                 blocked[r["api"]] += 1
     if blocked:
         print("\nAPIs minnx does not offer, and how many tests each blocks:")
@@ -288,7 +323,8 @@ def print_failures(results: dict[str, dict]):
     print("\nFailing tests:")
     for result in results.values():
         for r in result["records"]:
-            if r["outcome"] in ("failed", "error", "collection-error"):
+            if r["outcome"] in ("failed", "error", "collection-error") \
+                    and r["exc"] != "collection error":
                 message = (r["message"] or "").strip().splitlines()
                 first = message[0][:160] if message else ""
                 print(f"  {r['nodeid']}  [{r['outcome']}] {r['exc'] or ''}: {first}")
@@ -323,12 +359,15 @@ def main(argv=None):
         holder = tempfile.TemporaryDirectory(prefix="flax-tests-on-minnx-")
         folder = pathlib.Path(holder.name)
     write_tree(folder / "minnx", files, chosen, rewrite=True)
-    if args.baseline:
-        write_tree(folder / "flax", files, chosen, rewrite=False)
+    write_tree(folder / "flax", files, chosen if args.baseline else [], rewrite=False)
 
     results, baseline = {}, ({} if args.baseline else None)
     for rel in chosen:
         results[rel] = run_file(folder / "minnx", rel, args.timeout, args.only_offered)
+        if not args.baseline:  # the unmodified file, to count a file that fails to import
+            write_tree(folder / "flax", files, [rel], rewrite=False)
+        blame_collection_error(results[rel], folder / "flax", rel, args.timeout,
+                               args.only_offered)
         counts = count(results[rel]["records"])
         summary = ", ".join(f"{counts[c]} {c}" for c in COLUMNS if counts[c])
         print(f"{rel}: {summary or 'nothing'} on minnx "
