@@ -31,8 +31,8 @@ Options:
         # reported as "API not offered" (pytest shows it skipped), never as a pass or a
         # failure. Without the option such tests count as failed. Either way the names, and
         # how many tests each blocks, are listed under the table
-    python tools/run_flax_tests.py --baseline       # also run the unmodified files on flax,
-        # and count the minnx failures whose test fails on flax too (the environment)
+    python tools/run_flax_tests.py --baseline       # also run on flax, unmodified, the tests
+        # that fail on minnx, and count those that fail on flax too (the environment)
     python tools/run_flax_tests.py --failures       # list each failing test with its error
     python tools/run_flax_tests.py --json out.json  # every test's record (both runs)
     python tools/run_flax_tests.py --keep /tmp/ft   # keep the rewritten files there
@@ -195,8 +195,10 @@ def to_minnx(source: str, filename: str = "<test>") -> str:
 
 # -- Running pytest on one file -----------------------------------------------------------------
 
-def run_file(folder: pathlib.Path, rel: str, timeout: int, only_offered: bool) -> dict:
-    """Run pytest on folder/rel in a fresh process; {"records": [...], "status": ...}."""
+def run_file(folder: pathlib.Path, rel: str, timeout: int, only_offered: bool,
+             nodeids: list[str] | None = None) -> dict:
+    """Run pytest on folder/rel (or only these tests of it) in a fresh process;
+    {"records": [...], "status": ...}."""
     record = folder / f".records-{rel.replace('/', '-')}.jsonl"
     record.unlink(missing_ok=True)
     env = dict(os.environ)
@@ -206,7 +208,8 @@ def run_file(folder: pathlib.Path, rel: str, timeout: int, only_offered: bool) -
     env.setdefault("JAX_PLATFORMS", "cpu")
     command = [sys.executable, "-m", "pytest", "-q", "-p", "flax_tests_plugin",
                "-c", str(folder / "pytest.ini"), "--rootdir", str(folder),
-               "--import-mode=importlib", "-W", "ignore::DeprecationWarning", rel]
+               "--import-mode=importlib", "-W", "ignore::DeprecationWarning",
+               *(nodeids or [rel])]
     started = time.monotonic()
     try:
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
@@ -270,23 +273,29 @@ def count(records: list[dict]) -> collections.Counter:
     return counts
 
 
+def failing(result: dict) -> list[str]:
+    return [r["nodeid"] for r in result["records"]
+            if r["outcome"] in ("failed", "error") and "::" in r["nodeid"]]
+
+
+def fail_on_flax_too(result: dict, on_flax: dict) -> list[str]:
+    """The tests failing on minnx whose unmodified version fails on flax too."""
+    outcome = {r["nodeid"]: r["outcome"] for r in on_flax["records"]}
+    return [n for n in failing(result) if outcome.get(n) in ("failed", "error")]
+
+
 def print_table(results: dict[str, dict], baseline: dict[str, dict] | None):
     headers = ["file", "tests", *COLUMNS]
     if baseline is not None:
-        headers += ["flax passed", "fail on both"]
+        headers += ["fail on flax too"]
     rows, totals = [], collections.Counter()
     for rel, result in results.items():
         counts = count(result["records"])
         row = [rel, counts["tests"], *(counts[c] for c in COLUMNS)]
         if baseline is not None:
-            on_flax = {r["nodeid"]: r["outcome"] for r in baseline[rel]["records"]}
-            bad = {"failed", "error", "not-offered"}
-            both = sum(1 for r in result["records"]
-                       if r["outcome"] in bad and on_flax.get(r["nodeid"]) in {"failed", "error"})
-            flax_passed = sum(1 for o in on_flax.values() if o == "passed")
-            row += [flax_passed, both]
-            totals["flax passed"] += flax_passed
-            totals["fail on both"] += both
+            both = len(fail_on_flax_too(result, baseline[rel]))
+            row.append(both)
+            totals["fail on flax too"] += both
         if counts["collection-error"] or "timed out" in result["status"]:
             row[0] += " (" + ("collection error" if counts["collection-error"]
                               else result["status"]) + ")"
@@ -319,15 +328,17 @@ def print_missing(results: dict[str, dict]):
             print(f"  {n:4d}  {api}")
 
 
-def print_failures(results: dict[str, dict]):
+def print_failures(results: dict[str, dict], baseline: dict[str, dict] | None):
     print("\nFailing tests:")
-    for result in results.values():
+    for rel, result in results.items():
+        also = set(fail_on_flax_too(result, baseline[rel])) if baseline else set()
         for r in result["records"]:
             if r["outcome"] in ("failed", "error", "collection-error") \
                     and r["exc"] != "collection error":
                 message = (r["message"] or "").strip().splitlines()
                 first = message[0][:160] if message else ""
-                print(f"  {r['nodeid']}  [{r['outcome']}] {r['exc'] or ''}: {first}")
+                flax = " (fails on flax too)" if r["nodeid"] in also else ""
+                print(f"  {r['nodeid']}  [{r['outcome']}{flax}] {r['exc'] or ''}: {first}")
 
 
 def main(argv=None):
@@ -339,7 +350,7 @@ def main(argv=None):
     parser.add_argument("--only-offered", action="store_true",
                         help="report tests that use an API minnx lacks as 'not offered'")
     parser.add_argument("--baseline", action="store_true",
-                        help="also run the unmodified files on flax")
+                        help="also run on flax the tests that fail on minnx")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per file")
     parser.add_argument("--failures", action="store_true", help="list every failing test")
     parser.add_argument("--json", type=pathlib.Path, help="write every test's record here")
@@ -372,16 +383,19 @@ def main(argv=None):
         summary = ", ".join(f"{counts[c]} {c}" for c in COLUMNS if counts[c])
         print(f"{rel}: {summary or 'nothing'} on minnx "
               f"({results[rel]['status']}, {results[rel]['seconds']:.0f} s)", flush=True)
-        if args.baseline:
-            baseline[rel] = run_file(folder / "flax", rel, args.timeout, False)
-            counts = count(baseline[rel]["records"])
-            print(f"{rel}: {counts['passed']} of {counts['tests']} pass on flax "
+        if args.baseline and failing(results[rel]):
+            baseline[rel] = run_file(folder / "flax", rel, args.timeout, False,
+                                     failing(results[rel]))
+            both = fail_on_flax_too(results[rel], baseline[rel])
+            print(f"{rel}: of those failing on minnx, {len(both)} fail on flax too "
                   f"({baseline[rel]['status']}, {baseline[rel]['seconds']:.0f} s)", flush=True)
+        elif args.baseline:
+            baseline[rel] = {"records": [], "status": "not run: nothing fails on minnx"}
     print()
     print_table(results, baseline)
     print_missing(results)
     if args.failures:
-        print_failures(results)
+        print_failures(results, baseline)
     if args.json:
         args.json.write_text(json.dumps({"minnx": results, "flax": baseline}, indent=1))
     if holder is not None:
