@@ -8,7 +8,7 @@ PyTorch and writes, into `notebooks/data/pytorch/`:
     cnn_outputs.safetensors  its logits for the first 256 test images, their labels, and its
                              predictions for all 10,000 test images
     mlp.safetensors          an MLP with LayerNorm and GELU (exercise 8.4)
-    mlp_outputs.safetensors  its logits for the first 256 test images, and for those images x 0.01
+    mlp_outputs.safetensors  its logits for the first 256 test images
     lstm.safetensors         an LSTM that reads an image row by row, and a Linear (exercise 8.5)
     lstm_outputs.safetensors its logits for the first 256 test images
     habits.safetensors       PyTorch's own numbers for the notebook's "PyTorch habits that break"
@@ -237,8 +237,6 @@ def main():
                    "test_correct": np.array([correct], dtype=np.int64)}
         if name == "cnn":
             outputs["test_predictions"] = predictions.numpy().astype(np.uint8)
-        if name == "mlp":
-            outputs["logits_small_inputs"] = logits_of(model, stored * 0.01).numpy()
         model_name = type(model).__name__
         save(f"{name}.safetensors", state_dict_arrays(model), f"state_dict of the {model_name}")
         save(f"{name}_outputs.safetensors", outputs,
