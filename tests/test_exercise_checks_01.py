@@ -86,11 +86,13 @@ WRONG = [
      ["def count_params(model):\n    return len(jax.tree.leaves(nnx.state(model, nnx.Param)))\n"],
      "Linear.*got 2"),
     ("1.2", "counts every Variable",
-     ["def count_params(model):\n    return sum(x.size for x in jax.tree.leaves(nnx.state(model)))\n"],
+     ["def count_params(model):\n"
+      "    return sum(x.size for x in jax.tree.leaves(nnx.state(model)))\n"],
      r"BatchNorm\(6\): got 24"),
     ("1.2", "a jax array, not an int",
      ["def count_params(model):\n"
-      "    return jnp.sum(jnp.array([x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))]))\n"],
+      "    sizes = [x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))]\n"
+      "    return jnp.sum(jnp.array(sizes))\n"],
      "expected the int"),
     ("1.3", "two layers", [tied("""
         self.encoder = nnx.Linear(4, 4, rngs=rngs)
@@ -107,10 +109,11 @@ WRONG = [
      ["class CallCount(nnx.Param):\n    pass\n", counted("self.calls = CallCount(jnp.array(0))")],
      "trainable"),
     ("1.4", "a plain int counter",
-     [VARIABLE_COUNT, counted("self.calls = 0", "self.calls += 1")], r"counted.calls is 0 \(type int\)"),
+     [VARIABLE_COUNT, counted("self.calls = 0", "self.calls += 1")],
+     r"counted.calls is 0 \(type int\)"),
     ("1.4", "the count replaced by an array on each call",
      [VARIABLE_COUNT, counted("self.calls = CallCount(jnp.array(0))",
-                              "self.calls = self.calls + 1")], "not the same CallCount"),
+                              "self.calls = self.calls + 1")], "no longer the same CallCount"),
     ("1.4", "starts at 1",
      [VARIABLE_COUNT, counted("self.calls = CallCount(jnp.array(1))")], "starts at 1"),
     ("1.5", "a plain Python list",
@@ -136,7 +139,8 @@ RIGHT = [
         """, "return self.linear2(self.act(self.linear1(x)))")]),
     ("1.2", "walking the graph",
      ["def count_params(model):\n"
-      "    return sum(v[...].size for _, v in nnx.iter_graph(model) if isinstance(v, nnx.Param))\n"]),
+      "    return sum(v[...].size for _, v in nnx.iter_graph(model)\n"
+      "               if isinstance(v, nnx.Param))\n"]),
     ("1.2", "through a pure dict",
      ["def count_params(model):\n    pure = nnx.to_pure_dict(nnx.state(model, nnx.Param))\n"
       "    return int(sum(jnp.size(a) for a in jax.tree.leaves(pure)))\n"]),

@@ -57,7 +57,8 @@ WRONG = [
      r"counts went from \(noise, params\) = \[0, 0\] to \[0, 1\]"),
     ("2.1", "uniform numbers", [noise("return jax.random.uniform(rngs.noise(), shape)")],
      "standard normal has 0, 1 and 68.3%"),
-    ("2.1", "the default stream, which this Rngs lacks", [noise("return jax.random.normal(rngs(), shape)")],
+    ("2.1", "the default stream, which this Rngs lacks",
+     [noise("return jax.random.normal(rngs(), shape)")],
      "raised AttributeError"),
     ("2.2", "sigma ignored", [noisy(FORK, NOISE_IF_TRAINING.replace("self.sigma * ", ""))],
      "sigma=0.1: the noise has mean .* expected 0 and 0.1"),
@@ -79,7 +80,8 @@ WRONG = [
       """)], "entries share their noise"),
     ("2.3", "the seed passed positionally", [seeded("nnx.reseed(model, seed)\nreturn model(x)")],
      "raised TypeError"),
-    ("2.3", "the params stream reseeded", [seeded("nnx.reseed(model, params=seed)\nreturn model(x)")],
+    ("2.3", "the params stream reseeded",
+     [seeded("nnx.reseed(model, params=seed)\nreturn model(x)")],
      "same seed gave different outputs|raised"),
     ("2.3", "evaluation mode instead of a seed", [seeded("model.eval()\nreturn model(x)")],
      "seeds 5 and 6 gave the same output"),
@@ -116,7 +118,8 @@ RIGHT = [
         return out
         """)]),
     ("2.4", "keys folded in", [weights(
-        "return [jax.random.normal(jax.random.fold_in(key, i), s) for i, s in enumerate(shapes)]")]),
+        "return [jax.random.normal(jax.random.fold_in(key, i), s)\n"
+        "        for i, s in enumerate(shapes)]")]),
     ("2.4", "a key split off in a loop", [weights("""
         arrays = []
         for shape in shapes:
@@ -125,7 +128,8 @@ RIGHT = [
         return arrays
         """)]),
     ("2.4", "an Rngs made from the key",
-     [weights("rngs = nnx.Rngs(params=key)\nreturn [jax.random.normal(rngs.params(), s) for s in shapes]")]),
+     [weights("rngs = nnx.Rngs(params=key)\n"
+              "return [jax.random.normal(rngs.params(), s) for s in shapes]")]),
 ]
 
 
@@ -154,8 +158,8 @@ def test_another_correct_answer_passes(number, name, answers, lib):
     assert "✅" in printed and "❌" not in printed, printed
 
 
-@pytest.mark.parametrize("lib", libraries(minnx_xfail="minnx lacks flax's RngStream.normal "
-                                                        "(rngs.noise.normal(shape)); see the report"))
+@pytest.mark.parametrize("lib", libraries(
+    minnx_xfail="minnx lacks flax's RngStream.normal (rngs.noise.normal(shape))"))
 def test_2_1_flaxs_stream_helper_is_a_correct_answer(lib):
     printed = run_exercise(NB, "2.1", lib, [noise("return rngs.noise.normal(shape)")])
     assert "✅" in printed and "❌" not in printed, printed

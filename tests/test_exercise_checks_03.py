@@ -71,10 +71,13 @@ WRONG = [
      r"lacks \[\('encoder', 'bn', 'bias'\).*paths start at 'encoder'"),
     ("3.4", "every Param", [encoder("return nnx.state(model, nnx.Param)")],
      r"lacks \[\] and should not hold \[\('decoder'"),
-    ("3.4", "the path filter alone", [encoder("return nnx.state(model, nnx.PathContains('encoder'))")],
+    ("3.4", "the path filter alone",
+     [encoder("return nnx.state(model, nnx.PathContains('encoder'))")],
      r"should not hold \[\('encoder', 'bn', 'mean'\), \('encoder', 'bn', 'var'\)\]"),
-    ("3.4", "a pure dict", [encoder(
-        "return nnx.to_pure_dict(nnx.state(model, nnx.All(nnx.Param, nnx.PathContains('encoder'))))")],
+    ("3.4", "a pure dict", [encoder("""
+        selected = nnx.state(model, nnx.All(nnx.Param, nnx.PathContains('encoder')))
+        return nnx.to_pure_dict(selected)
+        """)],
      "the result is a dict"),
 ]
 

@@ -15,7 +15,8 @@ NUMBERS = ["4.1", "4.2", "4.3", "4.4"]
 
 
 def function(signature, body, decorator=""):
-    return f"{decorator}def {signature}:\n{textwrap.indent(textwrap.dedent(body).strip(), '    ')}\n"
+    body = textwrap.indent(textwrap.dedent(body).strip(), "    ")
+    return f"{decorator}def {signature}:\n{body}\n"
 
 
 def lines(*parts):
@@ -58,7 +59,8 @@ WRONG = [
     ("4.2", "only the state returned", [pure(lines("""
         model = nnx.merge(graphdef, state)
         grads = nnx.grad(mse)(model, x, y)
-        """, SGD_UPDATE.format(lr="0.1"), "return nnx.state(model)"))], r"return nnx.split\(model\)"),
+        """, SGD_UPDATE.format(lr="0.1"), "return nnx.state(model)"))],
+     r"return nnx.split\(model\)"),
     ("4.2", "the update forgotten", [pure("""
         model = nnx.merge(graphdef, state)
         grads = nnx.grad(mse)(model, x, y)
@@ -80,7 +82,8 @@ WRONG = [
     ("4.4", "not compiled", ["normalize_jit = normalize\n"], "ran 5 times for 5 calls"),
     ("4.4", "compiled, but mode not static", ["normalize_jit = nnx.jit(normalize)\n"],
      "raised TypeError.*\n.*static"),
-    ("4.4", "x made static instead of mode", ["normalize_jit = nnx.jit(normalize, static_argnums=0)\n"],
+    ("4.4", "x made static instead of mode",
+     ["normalize_jit = nnx.jit(normalize, static_argnums=0)\n"],
      "raised TypeError"),
 ]
 
@@ -100,7 +103,8 @@ RIGHT = [
         """)]),
     ("4.3", "jax.nn.leaky_relu", [leaky("return jax.nn.leaky_relu(x, slope)")]),
     ("4.3", "a select with >=", [leaky("return jax.lax.select(x >= 0, x, slope * x)")]),
-    ("4.4", "jax.jit with static_argnums", ["normalize_jit = jax.jit(normalize, static_argnums=1)\n"]),
+    ("4.4", "jax.jit with static_argnums",
+     ["normalize_jit = jax.jit(normalize, static_argnums=1)\n"]),
 ]
 
 
@@ -133,7 +137,8 @@ def test_another_correct_answer_passes(number, name, answers, lib):
     minnx_xfail="minnx bug: minnx.jit(f, static_argnames=...) does not apply to an argument "
                 "passed by position (jax.jit and flax's nnx.jit do); see the report"))
 def test_4_4_static_argnames_is_a_correct_answer(lib):
-    printed = run_exercise(NB, "4.4", lib, ['normalize_jit = nnx.jit(normalize, static_argnames="mode")\n'])
+    answer = 'normalize_jit = nnx.jit(normalize, static_argnames="mode")\n'
+    printed = run_exercise(NB, "4.4", lib, [answer])
     assert "✅" in printed and "❌" not in printed, printed
 
 

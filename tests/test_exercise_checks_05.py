@@ -107,7 +107,8 @@ WRONG = [
     ("5.2", "x mapped along with the members",
      [ensemble(predict="return nnx.vmap(lambda m, x: m(x), in_axes=(0, 0))(ensemble, x)")],
      "raised ValueError|got shape"),
-    ("5.3", "plain jax.lax.scan", [run_cell("return jax.lax.scan(lambda h, x: cell(h, x), h0, xs)")],
+    ("5.3", "plain jax.lax.scan",
+     [run_cell("return jax.lax.scan(lambda h, x: cell(h, x), h0, xs)")],
      "nnx.scan was not called"),
     ("5.3", "a Python loop", [run_cell("""
         h, ys = h0, []
