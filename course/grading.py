@@ -1,7 +1,7 @@
 """Grading for the exercises: checks that say in words whether an answer is right.
 
 A check cell wraps what it runs in `with grading("hint"):` and tests each property with
-`check(ok, good, bad)`:
+`check(ok, good, bad)` (`close(got, expected)` compares arrays without raising):
 
     with grading("MLP(din, dmid, dout, rngs=...) must build; see exercise 1.1's text"):
         model = MLP(3, 8, 2, rngs=nnx.Rngs(0))
@@ -12,6 +12,8 @@ raw traceback. Under test (`COURSE_STRICT_CHECKS=1`, set by the test suite) ever
 `CheckFailed`, so that a test run on minnx or on real flax sees a failed check.
 """
 import os
+
+import numpy as np
 
 
 class CheckFailed(AssertionError):
@@ -54,6 +56,10 @@ class grading:
             return False
         if isinstance(error, NotImplementedError):
             message = "not answered yet: write the part that raises NotImplementedError above."
+        elif isinstance(error, NameError):
+            message = (f"{_first_line(error)}: run the exercise's cells above first (a cell that "
+                       f"raised stopped before defining it), or check the spelling.\n"
+                       f"   hint: {self.hint}")
         else:
             message = (f"your code raised {error_type.__name__}: {_first_line(error)}\n"
                        f"   hint: {self.hint}")
@@ -61,6 +67,20 @@ class grading:
         if strict():
             raise CheckFailed(message) from error
         return True
+
+
+def close(got, expected, atol: float = 1e-6, rtol: float = 1e-5) -> bool:
+    """True if `got` has `expected`'s shape and values (within `atol` + `rtol` * |expected|).
+
+    Anything that is not array-like, or has another shape, gives False rather than an error, so
+    a check can compare whatever the learner's code returned."""
+    try:
+        got, expected = np.asarray(got), np.asarray(expected)
+        if got.shape != expected.shape or got.dtype == object:
+            return False
+        return bool(np.allclose(got, expected, atol=atol, rtol=rtol))
+    except (TypeError, ValueError):
+        return False
 
 
 def _first_line(error) -> str:
