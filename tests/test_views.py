@@ -65,7 +65,7 @@ def test_perturbations_give_the_gradient_of_an_intermediate():
         (grads, h_grads), _ = nnx.grad(loss, argnums=(0, 1), has_aux=True)(model, perturbations)
         return {"grads": grads, "h grads": h_grads, "expected": 2 * model.linear(x)}
     out = run_both(body)
-    assert jnp.allclose(out["h grads"]["h"], out["expected"])
+    assert jnp.allclose(out["h grads"]["h"]["value"], out["expected"])
 
 
 def test_gradient_of_bare_variables_ignores_the_param_filter():
@@ -79,3 +79,21 @@ def test_view_with_an_unknown_setting():
     def body(nnx):
         nnx.view(nnx.Linear(2, 2, rngs=nnx.Rngs(0)), no_such_setting=True)
     raise_both(body, ValueError, r"Unused keys found in nnx\.view: \['no_such_setting'\]")
+
+
+def test_view_sets_dropout_and_batchnorm_modes_and_leaves_the_original():
+    def body(nnx):
+        class Net(nnx.Module):
+            def __init__(self, rngs):
+                self.drop = nnx.Dropout(0.5, rngs=rngs)
+                self.norm = nnx.BatchNorm(3, rngs=rngs)
+
+        net = Net(nnx.Rngs(0))
+        ev = nnx.view(net, deterministic=True, use_running_average=True)
+        x = jnp.arange(6.0).reshape(2, 3)
+        return {"view": (ev.drop.deterministic, ev.norm.use_running_average),
+                "original": (net.drop.deterministic, net.norm.use_running_average),
+                "eval output": ev.norm(ev.drop(x)),
+                "shared stats": ev.norm.mean is net.norm.mean}
+    out = run_both(body)
+    assert out["view"] == (True, True) and out["original"] == (False, False)

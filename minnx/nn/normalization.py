@@ -89,6 +89,11 @@ class BatchNorm(Module):
         self.use_fast_variance = use_fast_variance
         self.promote_dtype = promote_dtype
 
+    def set_view(self, use_running_average=None):
+        """What `nnx.view(model, use_running_average=...)` sets on this layer."""
+        if use_running_average is not None:
+            self.use_running_average = use_running_average
+
     def __call__(self, x, use_running_average=None, *, mask=None):
         if x.shape[self.axis] != self.num_features:
             raise ValueError(

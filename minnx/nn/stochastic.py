@@ -26,6 +26,11 @@ class Dropout(Module):
         else:
             raise TypeError(f"minnx.Dropout: rngs must be a minnx.Rngs or RngStream, got {type(rngs).__name__}.")
 
+    def set_view(self, deterministic=None):
+        """What `nnx.view(model, deterministic=...)` sets on this layer."""
+        if deterministic is not None:
+            self.deterministic = deterministic
+
     def __call__(self, inputs, *, deterministic=None, rngs=None):
         deterministic = self.deterministic if deterministic is None else deterministic
         if self.rate == 0.0 or deterministic:
