@@ -76,7 +76,12 @@ def test_exercises_fail_only_where_the_learner_has_work_to_do(path):
         assert "❌" in text and "✅" not in text, (number, text)
 
 
-@pytest.mark.parametrize("path", COURSE, ids=lambda p: f"{p.parent.name}/{p.name}")
+# The solutions run on real flax in tests/test_exercise_checks_NN.py (each exercise's
+# `test_the_solution(s)_pass[flax]`, cell by cell), so this run covers the notebooks and decks.
+ON_FLAX = [p for p in COURSE if p.parent.name != "solutions"]
+
+
+@pytest.mark.parametrize("path", ON_FLAX, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_runs_unchanged_on_real_flax(path):
     # COURSE_QUICK=1: long training notebooks run fewer steps here (never in the stored run)
     nb = run(path, COURSE_NNX="flax", COURSE_QUICK="1")
