@@ -214,20 +214,19 @@ def count_variables(node):  # `{'Param': (numbers, bytes), ...}`, each Variable 
             counts[name] = (numbers + leaf.size, size + leaf.size * itemsize)
     return counts
 
-def _bytes(n):
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
+def size_text(numbers, size):  # `4,482 (17.9 KB)`: a count and its bytes, as flax writes them
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size > scale:
+            return f"{numbers:,} ({size / scale:,.1f} {unit})"
+    return f"{numbers:,} ({size:,} B)"
 
-def _counts_comment(counts):
-    if not counts:
-        return ""
+def _counts_comment(counts):  # ` # Param: 15 (60 B)`, and a Total when there are several types
     if len(counts) > 1:
         numbers = sum(n for n, _ in counts.values())
         size = sum(b for _, b in counts.values())
         counts = {**counts, "Total": (numbers, size)}
-    return " # " + ", ".join(f"{k}: {n:,} ({_bytes(b)})" for k, (n, b) in counts.items())
+    parts = [f"{kind}: {size_text(n, b)}" for kind, (n, b) in counts.items()]
+    return " # " + ", ".join(parts) if parts else ""
 
 def _value_repr(x):
     if isinstance(x, Variable):
