@@ -401,3 +401,18 @@ def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False
                       _split_transpose=_split_transpose, in_axes=in_axes, out_axes=out_axes,
                       transform_metadata=transform_metadata, graph=graph,
                       graph_updates=graph_updates)
+
+def cached_partial(f, *cached_args, graph=None, graph_updates=None):
+    """`f` with its first arguments fixed: `step = cached_partial(train_step, model, optimizer)`,
+    then `step(x, y)`. flax caches the walk over those graph nodes; `jit` already reuses its last
+    walk while no structure changed (fastpath.py), so here binding is all there is to do."""
+    if graph is False or graph_updates is False:
+        raise ValueError("cached_partial is a graph-mode-only API and requires graph_updates=True.")
+    if not callable(f):
+        raise TypeError(f"minnx.cached_partial expected a function (a jitted step) first, got "
+                        f"{type(f).__name__}: write cached_partial(train_step, model, optimizer).")
+
+    @functools.wraps(f)
+    def cached(*args, **kwargs):
+        return f(*cached_args, *args, **kwargs)
+    return cached
