@@ -133,16 +133,16 @@ class Rngs(_RandomMethods, Pytree):
 
     def split(self, k):
         """New Rngs whose streams hold `k` keys each (or per filter: `{'dropout': 4}`)."""
-        streams = {}
-        for name, stream, size in self._sized_items(k):
-            streams[name] = stream if size is None else stream.split(size)
-        return Rngs(**streams)
+        return self._new_rngs(k, RngStream.split)
 
     def broadcast(self, k):
         """New Rngs whose streams hold one new key each, repeated to shape `k`."""
+        return self._new_rngs(k, RngStream.broadcast)
+
+    def _new_rngs(self, sizes, make):  # the streams a filter gives a size to, remade by `make`
         streams = {}
-        for name, stream, size in self._sized_items(k):
-            streams[name] = stream if size is None else stream.broadcast(size)
+        for name, stream, size in self._sized_items(sizes):
+            streams[name] = stream if size is None else make(stream, size)
         return Rngs(**streams)
 
     def fork(self, *, split=None):
@@ -198,15 +198,15 @@ class SplitBackups(list):
 
 def restore_rngs(backups, /):
     """Put back the keys (and counts) that `split_rngs` saved."""
-    for backup in backups:
-        stream = backup[0]
-        stream.key.set_value(backup[1])
-        if len(backup) == 3:
-            stream.count.set_value(backup[2])
+    for stream, key, count in backups:
+        stream.key.set_value(key)
+        stream.count.set_value(count)
 
 def split_rngs(node=None, /, *, splits, only=..., squeeze=False, graph=None):
     """Split the streams inside `node` into `splits` keys (for vmap/scan) for a call: as
     `@split_rngs(splits=5)` above `@minnx.vmap`, or `with split_rngs(rngs, splits=5):`."""
+    if squeeze and splits != 1:
+        raise ValueError("squeeze=True is only supported for splits=1")
     if node is None:
         def decorator(f):
             @functools.wraps(f)
