@@ -102,8 +102,8 @@ def _unflatten_state(keys, children):
 
 jax.tree_util.register_pytree_with_keys(State, _flatten_state, _unflatten_state)
 
-def path_text(path):
-    return "/".join(map(str, path))
+def path_text(path):  # ('layers', 0, 'kernel') -> 'layers/0/kernel'
+    return "/".join(map(str, path)) or "(root)"
 
 def group_by_filters(flat, filters, where):
     """Put each `(path, leaf)` in the group of the first filter that matches it."""
