@@ -151,7 +151,8 @@ class Object(Pytree, pytree=False):
         super().__init_subclass__(pytree=False, **kwargs)
 
 def _static_holds_data_error(obj, name, value):
-    kinds = sorted({type(x).__name__ for x in jax.tree.leaves(value, is_leaf=is_data) if is_data(x)})
+    leaves = jax.tree.leaves(value, is_leaf=is_data)
+    kinds = sorted({type(x).__name__ for x in leaves if is_data(x)})
     return ValueError(f"Found data ({', '.join(kinds)}) in the static attribute '{name}' of "
                       f"{type(obj).__name__}: as in flax 0.12, a plain list or dict is "
                       f"configuration. Write `self.{name} = minnx.List([...])` (or minnx.Dict), "
