@@ -74,11 +74,9 @@ class State(dict):
         for path, value in State(pure_dict).flat_state():
             if path not in leaves:
                 raise ValueError(f"replace_by_pure_dict: the State has no {path_text(path)}.")
-            node = self
-            for key in path[:-1]:
-                node = node[key]
             old = leaves[path]
-            node[path[-1]] = old.replace(value) if isinstance(old, Variable) else value
+            leaves[path] = old.replace(value) if isinstance(old, Variable) else value
+        self.update(State.from_flat_path(leaves.items()))
 
     def __repr__(self):
         return f"State({_nested_repr(self, '')})"
@@ -97,10 +95,8 @@ def _flatten_state(state):
     keys = tuple(sorted(state, key=sort_key))
     return [(jax.tree_util.DictKey(k), state[k]) for k in keys], keys
 
-def _unflatten_state(keys, children):
-    return State(zip(keys, children))
-
-jax.tree_util.register_pytree_with_keys(State, _flatten_state, _unflatten_state)
+jax.tree_util.register_pytree_with_keys(
+    State, _flatten_state, lambda keys, children: State(zip(keys, children)))
 
 def path_text(path):  # ('layers', 0, 'kernel') -> 'layers/0/kernel'
     return "/".join(map(str, path)) or "(root)"
