@@ -279,8 +279,7 @@ def _step_values(args_out, inner, plan, where):
     graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
     if graphdef != plan.graphdef:
         raise ValueError(f"minnx.{where}: the function changed the structure of a Module (a new "
-                         "attribute, a replaced layer, a sown value); a loop body may change "
-                         "values only (`v[...] = ...`): create attributes before the loop.")
+                         "attribute, layer or sown value): create attributes before the loop.")
     flat = plan.treedef.flatten_up_to(args_out)
     for k, i in enumerate(plan.positions):
         if flat[i] is not inner.roots[k]:
@@ -360,8 +359,7 @@ def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, tr
                 pairs = zip(jax.tree.leaves(step[i]), jax.tree.leaves(after[i]))
                 if any(before is not now for before, now in pairs):
                     raise ValueError(f"minnx.scan: argument {i} is broadcast (in_axes None), but "
-                                     "the function changed its state. Pass it as the Carry, or "
-                                     "scan over it with an int axis.")
+                                     "the function changed its state: pass it as the Carry.")
             new_carry = None if carry_at is None else after[carry_at]
             return new_carry, (ys, {i: after[i] for i in xs})
 
