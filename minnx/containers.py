@@ -104,7 +104,6 @@ class Dict(Module, MutableMapping):
 
     def __iter__(self):
         return iter(self._keys())
-
     def __len__(self):
         return len(self._keys())
 

@@ -107,15 +107,13 @@ class Rngs(_RandomMethods, Pytree):
     def __call__(self):
         return self.default()
 
+    # a mapping from names to streams
     def items(self):
         return [(name, x) for name, x in vars(self).items() if isinstance(x, RngStream)]
-
     def __iter__(self):
         return iter(dict(self.items()))
-
     def __len__(self):
         return len(self.items())
-
     def __contains__(self, name):
         return name in vars(self)
 

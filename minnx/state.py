@@ -56,15 +56,13 @@ class State(dict):
             node[path[-1]] = leaf
         return root
 
+    # the functions below, as methods
     def filter(self, first, /, *filters):
         return filter_state(self, first, *filters)
-
     def split(self, first, /, *filters):
         return split_state(self, first, *filters)
-
     def merge(self, state, /, *states):
         return merge_state(self, state, *states)
-
     def to_pure_dict(self):
         return to_pure_dict(self)
 

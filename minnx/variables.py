@@ -219,25 +219,18 @@ class Variable:
     # -- behave like the value inside ----------------------------------------------------------
     def __jax_array__(self):
         return self.get_value()
-
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self.get_value(), dtype=dtype)
-
     def __len__(self):
         return len(self.get_value())
-
     def __iter__(self):
         return iter(self.get_value())
-
     def __contains__(self, item):
         return item in self.get_value()
-
     def __call__(self, *args, **kwargs):
         return self.get_value()(*args, **kwargs)
-
     def __eq__(self, other):
         return self.get_value() == unbox(other)
-
     def __bool__(self):
         return bool(self.get_value())
 
