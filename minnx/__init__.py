@@ -29,15 +29,14 @@ from .nn.recurrent import RNN, GRUCell, LSTMCell
 from .nn.sequential import Sequential
 from .nn.stochastic import Dropout
 from .objects import Object, Pytree, data, dataclass, has_data, is_data, register_data_type, static
-from .cached import cached_partial
 from .ema import EMA
 from .summary import tabulate
 from .optimizer import OptArray, Optimizer, OptState, OptVariable
 from .rngs import RngStream, Rngs, reseed, restore_rngs, split_rngs
 from .sharding import get_named_sharding, get_partition_spec, with_partitioning
 from .state import State, as_pure, filter_state, merge_state, pure, split_state, to_pure_dict
-from .transforms import (Carry, DiffState, cond, eval_shape, fori_loop, grad, jit, remat, scan,
-                         switch, value_and_grad, vmap, while_loop)
+from .transforms import (Carry, DiffState, cached_partial, cond, eval_shape, fori_loop, grad, jit,
+                         remat, scan, switch, value_and_grad, vmap, while_loop)
 from .variables import (BatchStat, Cache, Intermediate, Param, Perturbation, RngCount, RngKey,
                         RngState, TraceContextError, Variable, VariableMetadata)
 from .views import capture, view

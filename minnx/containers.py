@@ -45,16 +45,13 @@ class List(Module, MutableSequence):
         return getattr(self, str(self._index(i)))
 
     def __setitem__(self, i, value):
-        if isinstance(i, slice):
-            indexes = range(len(self))[i]
-            values = list(value)
-            if len(indexes) != len(values):
-                raise ValueError(f"List slice assignment: {len(values)} values for "
-                                 f"{len(indexes)} places.")
-            for j, v in zip(indexes, values):
-                setattr(self, str(j), v)
-        else:
-            setattr(self, str(self._index(i)), value)
+        indexes = range(len(self))[i] if isinstance(i, slice) else [self._index(i)]
+        values = list(value) if isinstance(i, slice) else [value]
+        if len(indexes) != len(values):
+            raise ValueError(f"List slice assignment: {len(values)} values for {len(indexes)} "
+                             "places.")
+        for j, v in zip(indexes, values):
+            setattr(self, str(j), v)
 
     def __delitem__(self, i):
         removed = set(range(len(self))[i]) if isinstance(i, slice) else {self._index(i)}
@@ -107,7 +104,6 @@ class Dict(Module, MutableMapping):
 
     def __iter__(self):
         return iter(self._keys())
-
     def __len__(self):
         return len(self._keys())
 

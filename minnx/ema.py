@@ -14,14 +14,15 @@ from .objects import Object, data
 from .state import merge_state
 from .variables import Variable
 
+def _is_variable(x):
+    return isinstance(x, Variable)
 
 def _copy(path, x):
     if not isinstance(x, Variable):
-        where = "/".join(map(str, path))
-        raise TypeError(f"minnx.EMA only averages Variables, got a {type(x).__name__} at '{where}'. "
-                        "Use the `only` filter to choose Variables (e.g. only=minnx.Param).")
+        raise TypeError(f"minnx.EMA only averages Variables, got a {type(x).__name__} at "
+                        f"'{'/'.join(map(str, path))}'. Choose Variables with the `only` filter "
+                        "(e.g. only=minnx.Param).")
     return type(x)(jnp.copy(x.get_value()), **x.get_metadata())
-
 
 class EMA(Object):
     """`EMA(model, decay, only=...)`: the moving averages live in `ema.params`, a State."""
@@ -30,15 +31,14 @@ class EMA(Object):
         self.graph = graph
         self.decay = decay
         self.filter = only
-        copies = jax.tree.map_with_path(_copy, state(params, only), is_leaf=lambda x: isinstance(x, Variable))
-        self.params = data(copies)
+        self.params = data(jax.tree.map_with_path(_copy, state(params, only), is_leaf=_is_variable))
 
     def update(self, updates):
         """Blend the values of `updates` (a model, or a State like `params`) into the averages."""
         def blend(average, value):
             new = value.get_value() if isinstance(value, Variable) else value
             average.set_value(self.decay * average.get_value() + (1.0 - self.decay) * new)
-        jax.tree.map(blend, self.params, state(updates, self.filter), is_leaf=lambda x: isinstance(x, Variable))
+        jax.tree.map(blend, self.params, state(updates, self.filter), is_leaf=_is_variable)
 
     def apply_to(self, model):
         """A new model like `model`, whose averaged Variables are the EMA's own."""

@@ -129,10 +129,9 @@ def key_name(key):  # a JAX key-path entry as a path part: 'mu', 0, ...
     return str(key)
 
 def _shared_reference_error(x, first_path, path, where):
-    return ValueError(
-        f"Duplicate {type(x).__name__} found at paths {path_text(first_path) or '(root)'} and "
-        f"{path_text(path) or '(root)'}. Tree mode (graph=False) does not support shared "
-        f"references: make the model a tree, or pass graph=True to {where}.")
+    return ValueError(f"Duplicate {type(x).__name__} found at paths {path_text(first_path)} and "
+                      f"{path_text(path)}. Tree mode (graph=False) does not support shared "
+                      f"references: make the model a tree, or pass graph=True to {where}.")
 
 def flatten(node, *, graph=None, objects=None, where="split"):
     """`node` -> (GraphDef, [(path, Variable or raw value), ...]); `objects` (a list) receives
@@ -190,8 +189,8 @@ def unflatten(graphdef, leaves, *, reuse=None, copy=False):
     def take(path, kind):
         if path not in leaves:
             raise ValueError(f"minnx.merge: the state does not fit the graphdef: there is no value "
-                             f"at {path_text(path) or '(root)'}, where it expects a {kind}. Pass "
-                             "every State that split returned: `merge(graphdef, params, rest)`.")
+                             f"at {path_text(path)}, where it expects a {kind}. Pass every State "
+                             "that split returned.")
         return leaves.pop(path)
 
     def build(d, path):
@@ -200,8 +199,7 @@ def unflatten(graphdef, leaves, *, reuse=None, copy=False):
         if isinstance(d, Static):
             return d.value
         if isinstance(d, LeafDef):
-            leaf = take(path, "value")
-            return unbox(leaf)
+            return unbox(take(path, "value"))
         if isinstance(d, PytreeDef):
             children = [build(sub, path + keys) for keys, sub in d.children]
             return d.treedef.unflatten(children)
@@ -299,13 +297,10 @@ def update(node, state, /, *states):
     writes = []
     for path, leaf in _states_to_flat((state, *states)).items():
         parent = _at(node, path[:-1])
-        if parent is None:
-            raise ValueError(f"minnx.update: the model has nothing at {path_text(path[:-1])} to "
-                             f"write {path_text(path)} into: is the state from another model?")
         target = _at(parent, path[-1:])
         if not isinstance(target, Variable) and not isinstance(parent, (Pytree, dict, list)):
-            raise ValueError(f"minnx.update: cannot write {path_text(path)}: its parent is a "
-                             f"{type(parent).__name__}, which cannot be changed in place.")
+            raise ValueError(f"minnx.update: the model has nothing at {path_text(path[:-1])} "
+                             f"(or it cannot change) to write {path_text(path)} into.")
         writes.append((parent, path[-1], target, leaf))
     for parent, key, target, leaf in writes:
         if isinstance(target, Variable):

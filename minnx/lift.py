@@ -141,9 +141,8 @@ def split_results(out, inner, plan, *, all_values=False):
         for path, leaf in leaves:
             if id(leaf) in input_index:
                 raise ValueError(f"Duplicate {type(leaf).__name__}: the function returned a "
-                                 "Variable it was given. In tree mode a transform does not support "
-                                 "Variable aliasing between inputs and outputs (nor with "
-                                 "graph_updates=False): return new values.")
+                                 "Variable it was given, and tree mode (or graph_updates=False) "
+                                 "does not support Variable aliasing between inputs and outputs.")
         changed = tuple(j for j, v in enumerate(values) if all_values or v is not inner.values[j])
         reuse = ()
         updates = per_argument(plan, [plan.paths[j] for j in changed], [values[j] for j in changed])

@@ -19,7 +19,9 @@ class Metric(Pytree):
     """Base class: `update`, `compute`, `reset`, and `check`, which raises what `update` would."""
 
     def check(self, **kwargs):
-        pass
+        if "argname" in vars(self) and self.argname not in kwargs:  # Average, Welford
+            raise TypeError(f"Expected keyword argument '{self.argname}' for "
+                            f"{type(self).__name__}.update, got {sorted(kwargs) or 'none'}.")
 
 class Average(Metric):
     """The mean of every value passed as `update(<argname>=values)` since the last reset."""
@@ -34,9 +36,7 @@ class Average(Metric):
         self.count[...] = jnp.array(0, dtype=jnp.int32)
 
     def check(self, mask=None, **kwargs):
-        if self.argname not in kwargs:
-            raise TypeError(f"Expected keyword argument '{self.argname}' for "
-                            f"{type(self).__name__}.update, got {sorted(kwargs) or 'none'}.")
+        Metric.check(self, **kwargs)
         if mask is not None and isinstance(kwargs[self.argname], (int, float)):
             raise ValueError(f"If mask is provided, {self.argname} should be a jax array")
 
@@ -110,11 +110,6 @@ class Welford(Metric):
         self.count[...] = jnp.array(0, dtype=jnp.int32)
         self.mean[...] = jnp.array(0, dtype=jnp.float32)
         self.m2[...] = jnp.array(0, dtype=jnp.float32)
-
-    def check(self, **kwargs):
-        if self.argname not in kwargs:
-            raise TypeError(f"Expected keyword argument '{self.argname}' for Welford.update, got "
-                            f"{sorted(kwargs) or 'none'}.")
 
     def update(self, **kwargs):
         self.check(**kwargs)

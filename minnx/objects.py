@@ -27,8 +27,7 @@ def static(value=dataclasses.MISSING, /, **field_options):
 
 def _marked(value, is_static, field_options):
     if value is not dataclasses.MISSING and field_options:
-        raise TypeError("minnx.data() and minnx.static() take a value or dataclass field options, "
-                        "not both.")
+        raise TypeError("minnx.data() and minnx.static() take a value or field options, not both.")
     extra = field_options.pop("metadata", None) or {}
     metadata = {**extra, "nnx_value": value, "static": is_static}
     return dataclasses.field(**field_options, metadata=metadata)
@@ -50,8 +49,6 @@ def has_data(value):  # data, or a pytree (a list, a dict, ...) holding some
 
 def dataclass(cls=None, /, **options):
     """`dataclasses.dataclass` for Objects; fields may use `minnx.data()`/`minnx.static()`."""
-    if cls is None:
-        return lambda c: dataclasses.dataclass(c, repr=False, **options)
     return dataclasses.dataclass(cls, repr=False, **options)
 
 class ObjectMeta(abc.ABCMeta):
@@ -92,9 +89,8 @@ class Pytree(metaclass=ObjectMeta):
     def __setattr__(self, name, value):
         is_marker, marked_data, value = _marker(value)
         if self.__dict__.get("_object__outside_trace") and has_tracer(value):
-            raise TraceContextError(
-                f"Cannot mutate '{type(self).__name__}' from a different trace level: it was made "
-                "outside the running JAX transform. Pass it to the NNX transform as an argument.")
+            raise TraceContextError(f"Cannot mutate '{type(self).__name__}' from a different trace "
+                                    "level: pass it to the NNX transform as an argument.")
         if self._object__is_pytree:
             nodes = self._data_status()
             if not is_marker:
@@ -155,13 +151,12 @@ class Object(Pytree, pytree=False):
         super().__init_subclass__(pytree=False, **kwargs)
 
 def _static_holds_data_error(obj, name, value):
-    kinds = sorted({type(x).__name__ for x in jax.tree.leaves(value, is_leaf=is_data)
-                    if is_data(x)})
-    return ValueError(
-        f"Found data ({', '.join(kinds)}) in the static attribute '{name}' of "
-        f"{type(obj).__name__} (a {type(value).__name__}): as in flax 0.12, a plain list or dict "
-        f"is configuration. Write `self.{name} = minnx.List([...])` (or minnx.Dict), or "
-        f"`self.{name} = minnx.data(...)` to keep the Python container.")
+    leaves = jax.tree.leaves(value, is_leaf=is_data)
+    kinds = sorted({type(x).__name__ for x in leaves if is_data(x)})
+    return ValueError(f"Found data ({', '.join(kinds)}) in the static attribute '{name}' of "
+                      f"{type(obj).__name__}: as in flax 0.12, a plain list or dict is "
+                      f"configuration. Write `self.{name} = minnx.List([...])` (or minnx.Dict), "
+                      f"or `self.{name} = minnx.data(...)`.")
 
 # -- Objects are pytrees: data attributes are the children, static ones the aux data ---------
 def _flatten_with_keys(obj):
@@ -214,20 +209,19 @@ def count_variables(node):  # `{'Param': (numbers, bytes), ...}`, each Variable 
             counts[name] = (numbers + leaf.size, size + leaf.size * itemsize)
     return counts
 
-def _bytes(n):
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
+def size_text(numbers, size):  # `4,482 (17.9 KB)`: a count and its bytes, as flax writes them
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size > scale:
+            return f"{numbers:,} ({size / scale:,.1f} {unit})"
+    return f"{numbers:,} ({size:,} B)"
 
-def _counts_comment(counts):
-    if not counts:
-        return ""
+def _counts_comment(counts):  # ` # Param: 15 (60 B)`, and a Total when there are several types
     if len(counts) > 1:
         numbers = sum(n for n, _ in counts.values())
         size = sum(b for _, b in counts.values())
         counts = {**counts, "Total": (numbers, size)}
-    return " # " + ", ".join(f"{k}: {n:,} ({_bytes(b)})" for k, (n, b) in counts.items())
+    parts = [f"{kind}: {size_text(n, b)}" for kind, (n, b) in counts.items()]
+    return " # " + ", ".join(parts) if parts else ""
 
 def _value_repr(x):
     if isinstance(x, Variable):

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from .filters import to_predicate
 from .graph import iter_graph
 from .objects import Pytree
+from .state import path_text
 from .variables import RngCount, RngKey
 
 def _as_key(key):  # an int seed, a typed key, or a legacy uint32 key -> a typed key
@@ -64,11 +65,8 @@ class RngStream(_RandomMethods, Pytree):
         return type(self)(jax.random.split(self(), k), tag=self.tag)
 
     def fork(self, *, split=None):
-        """A new, independent stream, started from a key drawn from this one."""
-        key = self()
-        if split is not None:
-            key = jax.random.split(key, split)
-        return type(self)(key, tag=self.tag)
+        """A new, independent stream, started from a key drawn from this one (or `split`)."""
+        return type(self)(self(), tag=self.tag) if split is None else self.split(split)
 
     def broadcast(self, k):
         """A new stream holding one key drawn from this one, repeated to shape `k`."""
@@ -109,18 +107,13 @@ class Rngs(_RandomMethods, Pytree):
     def __call__(self):
         return self.default()
 
+    # a mapping from names to streams
     def items(self):
-        for name, stream in vars(self).items():
-            if isinstance(stream, RngStream):
-                yield name, stream
-
+        return [(name, x) for name, x in vars(self).items() if isinstance(x, RngStream)]
     def __iter__(self):
-        for name, _ in self.items():
-            yield name
-
+        return iter(dict(self.items()))
     def __len__(self):
-        return sum(1 for _ in self.items())
-
+        return len(self.items())
     def __contains__(self, name):
         return name in vars(self)
 
@@ -133,24 +126,21 @@ class Rngs(_RandomMethods, Pytree):
 
     def split(self, k):
         """New Rngs whose streams hold `k` keys each (or per filter: `{'dropout': 4}`)."""
-        streams = {}
-        for name, stream, size in self._sized_items(k):
-            streams[name] = stream if size is None else stream.split(size)
-        return Rngs(**streams)
+        return self._new_rngs(k, RngStream.split)
 
     def broadcast(self, k):
         """New Rngs whose streams hold one new key each, repeated to shape `k`."""
+        return self._new_rngs(k, RngStream.broadcast)
+
+    def _new_rngs(self, sizes, make):  # the streams a filter gives a size to, remade by `make`
         streams = {}
-        for name, stream, size in self._sized_items(k):
-            streams[name] = stream if size is None else stream.broadcast(size)
+        for name, stream, size in self._sized_items(sizes):
+            streams[name] = stream if size is None else make(stream, size)
         return Rngs(**streams)
 
     def fork(self, *, split=None):
         """New Rngs with independent streams drawn from these ones (optionally split)."""
-        streams = {}
-        for name, stream, size in self._sized_items(split):
-            streams[name] = stream.fork(split=size)
-        return Rngs(**streams)
+        return Rngs(**{name: s.fork(split=size) for name, s, size in self._sized_items(split)})
 
 # -- changing the streams inside a model -------------------------------------------------------
 def _streams(node, only=..., graph=None):  # the RngStreams whose key and count `only` selects
@@ -198,15 +188,15 @@ class SplitBackups(list):
 
 def restore_rngs(backups, /):
     """Put back the keys (and counts) that `split_rngs` saved."""
-    for backup in backups:
-        stream = backup[0]
-        stream.key.set_value(backup[1])
-        if len(backup) == 3:
-            stream.count.set_value(backup[2])
+    for stream, key, count in backups:
+        stream.key.set_value(key)
+        stream.count.set_value(count)
 
 def split_rngs(node=None, /, *, splits, only=..., squeeze=False, graph=None):
     """Split the streams inside `node` into `splits` keys (for vmap/scan) for a call: as
     `@split_rngs(splits=5)` above `@minnx.vmap`, or `with split_rngs(rngs, splits=5):`."""
+    if squeeze and splits != 1:
+        raise ValueError("squeeze=True is only supported for splits=1")
     if node is None:
         def decorator(f):
             @functools.wraps(f)
@@ -221,10 +211,9 @@ def _split(node, splits, only, squeeze, graph, shown_from):  # shown_from: where
     backups = SplitBackups()
     for path, stream in _streams(node, only, graph):
         if stream.key.shape != ():
-            raise ValueError(
-                f"split_rngs: the stream at {'/'.join(map(str, path[shown_from:])) or 'the top'} "
-                f"already holds keys of shape {stream.key.shape}, so vmap or scan already gives "
-                "each step its own key: leave out this split_rngs (flax fails here too).")
+            raise ValueError(f"split_rngs: the stream at {path_text(path[shown_from:])} already "
+                             f"holds keys of shape {stream.key.shape}: vmap or scan already gives "
+                             "each step its own key. Leave out this split_rngs (flax fails too).")
         key = jax.random.split(stream(), splits)
         backups.append((stream, stream.key[...], stream.count[...]))
         if squeeze:

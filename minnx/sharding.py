@@ -1,14 +1,11 @@
 """Sharding: a Module's arrays laid out over many devices, by metadata on its Variables.
 
-JAX's model of many devices (SPMD) is a `Mesh`, the devices in a grid with named axes, and for
-each array a `PartitionSpec`: per dimension, the mesh axis that splits it (None: every device
-holds all of it). XLA then partitions a jitted program to match, adding the communication
-(GSPMD). NNX adds only metadata to this: a Variable's `out_sharding` (one entry per dimension,
-`(None, 'model')`), which an initializer wrapped in `with_partitioning` passes on. With a mesh
-set (`with jax.set_mesh(mesh):`), a Variable is laid out by it as it is created (variables.py:
-`shard_eagerly`), inside `jit` as well as outside. This file reads the metadata back as
-PartitionSpecs and NamedShardings, for `jit`'s `in_shardings`/`out_shardings`, a sharding
-constraint or a checkpoint's restore target.
+JAX lays arrays out on a `Mesh` (devices in a grid with named axes) by a `PartitionSpec` per
+array: per dimension, the mesh axis that splits it (None: not split); XLA partitions a jitted
+program to match (GSPMD). NNX adds metadata: a Variable's `out_sharding` (`(None, 'model')`),
+which `with_partitioning` passes on from an initializer, and by which a Variable is laid out as
+it is made under `jax.set_mesh(mesh)` (variables.py: `shard_eagerly`). This file reads it back
+as PartitionSpecs and NamedShardings, for `jit`'s shardings, a constraint or a restore target.
 """
 import functools
 
@@ -26,25 +23,17 @@ def with_partitioning(initializer, sharding, mesh=None, **metadata):
                                 {"out_sharding": sharding, "mesh": mesh, **metadata})
     return wrapper
 
-def _spec_of(variable):
-    """A Variable's PartitionSpec: its `out_sharding`, P() (replicated) if it has none, None if
-    its value is not an array."""
-    sharding = variable.get_metadata("out_sharding", None)
-    if sharding:
-        return PartitionSpec(*sharding)
-    if hasattr(variable, "shape"):
-        return PartitionSpec()
-    return None
+def _spec_of(x):
+    """A Variable's `out_sharding` as a PartitionSpec; P() (replicated) for any other array."""
+    if isinstance(x, Variable) and x.get_metadata("out_sharding", None):
+        return PartitionSpec(*x.get_metadata("out_sharding"))
+    return PartitionSpec() if hasattr(x, "shape") else None
 
 def get_partition_spec(tree):
     """`tree` (a State, a Module, any pytree) with each Variable's value replaced by its
     PartitionSpec, and each bare array by P(); other leaves become None."""
     def spec(x):
-        if isinstance(x, Variable):
-            return x.replace(_spec_of(x))
-        if hasattr(x, "shape"):
-            return PartitionSpec()
-        return None
+        return x.replace(_spec_of(x)) if isinstance(x, Variable) else _spec_of(x)
     return jax.tree.map(spec, tree, is_leaf=lambda x: isinstance(x, Variable))
 
 def get_named_sharding(tree, mesh):

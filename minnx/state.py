@@ -56,15 +56,13 @@ class State(dict):
             node[path[-1]] = leaf
         return root
 
+    # the functions below, as methods
     def filter(self, first, /, *filters):
         return filter_state(self, first, *filters)
-
     def split(self, first, /, *filters):
         return split_state(self, first, *filters)
-
     def merge(self, state, /, *states):
         return merge_state(self, state, *states)
-
     def to_pure_dict(self):
         return to_pure_dict(self)
 
@@ -74,11 +72,9 @@ class State(dict):
         for path, value in State(pure_dict).flat_state():
             if path not in leaves:
                 raise ValueError(f"replace_by_pure_dict: the State has no {path_text(path)}.")
-            node = self
-            for key in path[:-1]:
-                node = node[key]
             old = leaves[path]
-            node[path[-1]] = old.replace(value) if isinstance(old, Variable) else value
+            leaves[path] = old.replace(value) if isinstance(old, Variable) else value
+        self.update(State.from_flat_path(leaves.items()))
 
     def __repr__(self):
         return f"State({_nested_repr(self, '')})"
@@ -97,13 +93,11 @@ def _flatten_state(state):
     keys = tuple(sorted(state, key=sort_key))
     return [(jax.tree_util.DictKey(k), state[k]) for k in keys], keys
 
-def _unflatten_state(keys, children):
-    return State(zip(keys, children))
+jax.tree_util.register_pytree_with_keys(
+    State, _flatten_state, lambda keys, children: State(zip(keys, children)))
 
-jax.tree_util.register_pytree_with_keys(State, _flatten_state, _unflatten_state)
-
-def path_text(path):
-    return "/".join(map(str, path))
+def path_text(path):  # ('layers', 0, 'kernel') -> 'layers/0/kernel'
+    return "/".join(map(str, path)) or "(root)"
 
 def group_by_filters(flat, filters, where):
     """Put each `(path, leaf)` in the group of the first filter that matches it."""

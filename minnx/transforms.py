@@ -279,8 +279,7 @@ def _step_values(args_out, inner, plan, where):
     graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
     if graphdef != plan.graphdef:
         raise ValueError(f"minnx.{where}: the function changed the structure of a Module (a new "
-                         "attribute, a replaced layer, a sown value); a loop body may change "
-                         "values only (`v[...] = ...`): create attributes before the loop.")
+                         "attribute, layer or sown value): create attributes before the loop.")
     flat = plan.treedef.flatten_up_to(args_out)
     for k, i in enumerate(plan.positions):
         if flat[i] is not inner.roots[k]:
@@ -360,8 +359,7 @@ def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, tr
                 pairs = zip(jax.tree.leaves(step[i]), jax.tree.leaves(after[i]))
                 if any(before is not now for before, now in pairs):
                     raise ValueError(f"minnx.scan: argument {i} is broadcast (in_axes None), but "
-                                     "the function changed its state. Pass it as the Carry, or "
-                                     "scan over it with an int axis.")
+                                     "the function changed its state: pass it as the Carry.")
             new_carry = None if carry_at is None else after[carry_at]
             return new_carry, (ys, {i: after[i] for i in xs})
 
@@ -401,3 +399,18 @@ def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False
                       _split_transpose=_split_transpose, in_axes=in_axes, out_axes=out_axes,
                       transform_metadata=transform_metadata, graph=graph,
                       graph_updates=graph_updates)
+
+def cached_partial(f, *cached_args, graph=None, graph_updates=None):
+    """`f` with its first arguments fixed: `step = cached_partial(train_step, model, optimizer)`,
+    then `step(x, y)`. flax caches the walk over those graph nodes; `jit` already reuses its last
+    walk while no structure changed (fastpath.py), so here binding is all there is to do."""
+    if graph is False or graph_updates is False:
+        raise ValueError("cached_partial is a graph-mode-only API and requires graph_updates=True.")
+    if not callable(f):
+        raise TypeError(f"minnx.cached_partial expected a function (a jitted step) first, got "
+                        f"{type(f).__name__}: write cached_partial(train_step, model, optimizer).")
+
+    @functools.wraps(f)
+    def cached(*args, **kwargs):
+        return f(*cached_args, *args, **kwargs)
+    return cached

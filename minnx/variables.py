@@ -68,9 +68,8 @@ def _in_place_operator(symbol):
     return operator
 
 def shard_eagerly(value, metadata):
-    """Lay `value` out on the devices as its `out_sharding` metadata says (one mesh axis name, or
-    None, per dimension): flax's eager sharding (FLIP 4844). The mesh is the `mesh` metadata, or
-    the one `jax.set_mesh(mesh)` set; there must be one. sharding.py has the rest of the story."""
+    """Lay `value` out on the `mesh` metadata's devices (or `jax.set_mesh`'s) as `out_sharding`
+    says: flax's eager sharding (FLIP 4844). sharding.py tells the rest of the story."""
     mesh = metadata.get("mesh")
     if mesh is None:
         mesh = jax.sharding.get_abstract_mesh()
@@ -220,25 +219,18 @@ class Variable:
     # -- behave like the value inside ----------------------------------------------------------
     def __jax_array__(self):
         return self.get_value()
-
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self.get_value(), dtype=dtype)
-
     def __len__(self):
         return len(self.get_value())
-
     def __iter__(self):
         return iter(self.get_value())
-
     def __contains__(self, item):
         return item in self.get_value()
-
     def __call__(self, *args, **kwargs):
         return self.get_value()(*args, **kwargs)
-
     def __eq__(self, other):
         return self.get_value() == unbox(other)
-
     def __bool__(self):
         return bool(self.get_value())
 

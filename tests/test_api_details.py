@@ -89,7 +89,6 @@ def test_split_rngs_only_and_squeeze(squeeze):
     assert out["inside"][1][1].shape == ((2,) if squeeze else (4, 2))
 
 
-@pytest.mark.xfail(strict=True, reason="core fix pending (rngs.py is being compacted)")
 def test_split_rngs_squeeze_needs_one_split():
     def body(nnx):
         nnx.split_rngs(nnx.Rngs(0), splits=4, squeeze=True)

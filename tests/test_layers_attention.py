@@ -419,7 +419,7 @@ def test_decode_inside_jit_and_scan_over_stacked_layers():
 
     out = run_both(body, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["decoded"], out["full"], atol=1e-5)
-    assert out["cache"]["cache_index"].tolist() == [4, 4, 4]
+    assert out["cache"]["cache_index"]["value"].tolist() == [4, 4, 4]
 
 
 def test_decode_with_dropout_draws_flaxs_keys():
