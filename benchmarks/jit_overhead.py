@@ -101,11 +101,13 @@ def main():
     variants = {"jax.jit (pure pytrees)": pure_jax_variants(), "minnx.jit": nnx_variants(minnx),
                 "flax nnx.jit": nnx_variants(flax_nnx)}
     noops = median_us([noop for noop, _ in variants.values()])
-    trains = median_us([lambda train=train: jax.block_until_ready(train(x, y)) for _, train in variants.values()])
+    trains = median_us([lambda train=train: jax.block_until_ready(train(x, y))
+                        for _, train in variants.values()])
     rows = dict(zip(variants, zip(noops, trains)))
     base_noop, base_train = rows["jax.jit (pure pytrees)"]
     print(f"{platform.processor() or platform.machine()}, {jax.devices()[0].device_kind}, "
-          f"python {sys.version.split()[0]}, jax {jax.__version__}; median of {ROUNDS} rounds x {CALLS} calls")
+          f"python {sys.version.split()[0]}, jax {jax.__version__}; "
+          f"median of {ROUNDS} rounds x {CALLS} calls")
     print(f"| {'variant':<24} | no-op step (us) | ratio | train step (us) | ratio |")
     print(f"|{'-' * 26}|-----------------|-------|-----------------|-------|")
     for name, (noop_us, train_us) in rows.items():

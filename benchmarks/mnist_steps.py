@@ -58,7 +58,8 @@ def pure_jax_step():
     state = {"params": params, "opt": tx.init(params)}
 
     def conv(x, p):
-        y = jax.lax.conv_general_dilated(x, p["kernel"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        y = jax.lax.conv_general_dilated(x, p["kernel"], (1, 1), "SAME",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
         return y + p["bias"]
 
     def pool(x):
@@ -84,7 +85,8 @@ def pure_jax_step():
 def main():
     x = jax.random.uniform(jax.random.key(0), (BATCH, 28, 28, 1))
     y = jax.random.randint(jax.random.key(1), (BATCH,), 0, 10)
-    variants = {"pure JAX (jax.jit)": pure_jax_step(), "minnx.jit": nnx_step(minnx), "flax nnx.jit": nnx_step(flax_nnx)}
+    variants = {"pure JAX (jax.jit)": pure_jax_step(), "minnx.jit": nnx_step(minnx),
+                "flax nnx.jit": nnx_step(flax_nnx)}
     for step, result in variants.values():   # compile and warm up
         for _ in range(3):
             step(x, y)
@@ -98,7 +100,8 @@ def main():
             jax.block_until_ready(result())
             rates[name].append(STEPS / (time.perf_counter() - start))
     device = jax.devices()[0]
-    print(f"{device.platform} ({device.device_kind}), {platform.machine()}, jax {jax.__version__}; batch {BATCH}, "
+    print(f"{device.platform} ({device.device_kind}), {platform.machine()}, "
+          f"jax {jax.__version__}; batch {BATCH}, "
           f"median of {ROUNDS} rounds x {STEPS} steps")
     base = statistics.median(rates["pure JAX (jax.jit)"])
     print(f"| {'variant':<20} | steps/s | ratio to pure JAX |")

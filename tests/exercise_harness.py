@@ -62,7 +62,8 @@ def _prefix(notebook, lib, stop):
     key = (notebook, lib, stop)
     if key not in _prefixes:
         # continue from the longest prefix already run (a shallow copy: cells rebind names)
-        done = max((k[2] for k in _prefixes if k[:2] == (notebook, lib) and k[2] <= stop), default=0)
+        done = max((k[2] for k in _prefixes if k[:2] == (notebook, lib) and k[2] <= stop),
+                   default=0)
         namespace = dict(_prefixes.get((notebook, lib, done), {"__name__": "__main__"}))
         with _environment(lib), contextlib.redirect_stdout(io.StringIO()):
             for i, (source, kind) in enumerate(_cells(notebook)[done:stop], start=done):

@@ -41,10 +41,12 @@ def plain(x):
 
 
 def assert_same(a, b, path="result", rtol=1e-6, atol=1e-6):
-    """Assert two `plain` values are equal: same structure, same dtypes and shapes, close numbers."""
+    """Assert two `plain` values are equal: same structure, same dtypes and shapes, close
+    numbers."""
     if isinstance(a, dict):
         assert isinstance(b, dict), f"{path}: minnx gave a dict, flax gave {type(b).__name__}"
-        assert sorted(map(str, a)) == sorted(map(str, b)), f"{path}: keys differ: {sorted(a)} vs {sorted(b)}"
+        assert sorted(map(str, a)) == sorted(map(str, b)), \
+            f"{path}: keys differ: {sorted(a)} vs {sorted(b)}"
         for k in a:
             assert_same(a[k], b[k], f"{path}[{k!r}]", rtol, atol)
     elif isinstance(a, (list, tuple)):
@@ -66,9 +68,11 @@ def assert_same(a, b, path="result", rtol=1e-6, atol=1e-6):
 def run_both(body, **tolerances):
     """Run `body(nnx)` on minnx and on flax.nnx; assert the results agree; return minnx's."""
     ours = plain(body(minnx))
-    assert not (ours is None or (isinstance(ours, (dict, list, tuple)) and not ours)), "the body returned nothing"
+    empty = ours is None or (isinstance(ours, (dict, list, tuple)) and not ours)
+    assert not empty, "the body returned nothing"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # flax warns on `.value`; the seeds use it
+        # flax warns on `.value`; the seeds use it
+        warnings.simplefilter("ignore", DeprecationWarning)
         theirs = plain(body(flax_nnx))
     assert_same(ours, theirs, **tolerances)
     return ours

@@ -1,4 +1,5 @@
-"""repr and display: the tree a learner prints, with parameter counts and bytes per Variable type."""
+"""repr and display: the tree a learner prints, with parameter counts and bytes per Variable
+type."""
 import jax.numpy as jnp
 from oracle import LIBS
 from test_seeds_core import _mlp
@@ -19,14 +20,16 @@ def test_counts_per_variable_type_match_flax():
 
 
 def test_slides_linear_header():
-    assert repr(minnx.Linear(2, 5, rngs=minnx.Rngs(params=0))).startswith("Linear( # Param: 15 (60 B)\n")
+    text = repr(minnx.Linear(2, 5, rngs=minnx.Rngs(params=0)))
+    assert text.startswith("Linear( # Param: 15 (60 B)\n")
 
 
 def test_repr_lists_attributes_in_definition_order_and_summarises_arrays():
     text = repr(minnx.Linear(2, 5, rngs=minnx.Rngs(0)))
     lines = [line.strip().split("=")[0] for line in text.splitlines()[1:-1]]
     assert lines[:4] == ["kernel", "bias", "in_features", "out_features"]
-    assert "float32(2, 5) ≈" in text and "bias=Param(value=<float32(5,) [0., 0., 0., 0., 0.]>)" in text
+    assert "float32(2, 5) ≈" in text
+    assert "bias=Param(value=<float32(5,) [0., 0., 0., 0., 0.]>)" in text
     assert " at 0x" not in text  # no object addresses: stored notebook outputs stay stable
 
 
@@ -50,9 +53,11 @@ def test_state_repr_and_display_outside_a_notebook(capsys):
 def test_traced_values_are_shown_without_reading_them():
     import jax
     seen = []
-    jax.jit(lambda s: seen.append(repr(s)) or 0)(minnx.state(minnx.Linear(2, 3, rngs=minnx.Rngs(0))))
+    state = minnx.state(minnx.Linear(2, 3, rngs=minnx.Rngs(0)))
+    jax.jit(lambda s: seen.append(repr(s)) or 0)(state)
     assert "<traced float32(2, 3)>" in seen[0]
 
 
 def test_variable_repr_shows_metadata():
-    assert repr(minnx.Param(jnp.ones(2), note="x")) == "Param(value=<float32(2,) [1., 1.]>, note='x')"
+    assert repr(minnx.Param(jnp.ones(2), note="x")) == \
+        "Param(value=<float32(2,) [1., 1.]>, note='x')"

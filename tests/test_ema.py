@@ -16,8 +16,8 @@ y = jax.random.normal(jax.random.key(1), (8, 3))
 def model_and_loss(nnx):
     # BatchNorm first: after a Linear it would zero that bias's gradient, and Adam would then
     # amplify rounding noise differently on each library
-    model = nnx.Sequential(nnx.BatchNorm(2, rngs=nnx.Rngs(1)), nnx.Linear(2, 4, rngs=nnx.Rngs(0)), nnx.relu,
-                           nnx.Linear(4, 3, rngs=nnx.Rngs(2)))
+    model = nnx.Sequential(nnx.BatchNorm(2, rngs=nnx.Rngs(1)), nnx.Linear(2, 4, rngs=nnx.Rngs(0)),
+                           nnx.relu, nnx.Linear(4, 3, rngs=nnx.Rngs(2)))
     return model, lambda m: jnp.mean((m(x) - y) ** 2)
 
 
@@ -66,7 +66,8 @@ def test_apply_to_shares_the_ema_variables(lib):
     ema = nnx.EMA(model, decay=0.5, only=nnx.Param)
     ema_model = ema.apply_to(model)
     assert ema_model.layers[1].kernel is ema.params["layers"][1]["kernel"]
-    assert ema_model.layers[0].mean is model.layers[0].mean and ema_model.layers[1].kernel is not model.layers[1].kernel
+    assert ema_model.layers[0].mean is model.layers[0].mean
+    assert ema_model.layers[1].kernel is not model.layers[1].kernel
     model.layers[1].kernel[...] = jnp.zeros((2, 4))
     ema.update(model)
     expected = 0.5 * nnx.state(model_and_loss(nnx)[0], nnx.Param)["layers"][1]["kernel"][...]

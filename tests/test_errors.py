@@ -18,9 +18,11 @@ def test_layer_without_rngs():
 def test_linear_input_of_the_wrong_size():
     def body(nnx):
         nnx.Linear(4, 3, rngs=nnx.Rngs(0))(jnp.ones((2, 5)))
-    error = raise_both(body, TypeError, r"minnx\.Linear expected inputs whose last axis .* size 4, "
-                                        r"got an input of shape \(2, 5\)\. Build it as Linear\(5, 3")
-    assert isinstance(error, ValueError)  # minnx's error is both: older minnx code caught ValueError
+    error = raise_both(body, TypeError,
+                       r"minnx\.Linear expected inputs whose last axis .* size 4, "
+                       r"got an input of shape \(2, 5\)\. Build it as Linear\(5, 3")
+    # minnx's error is both: older minnx code caught ValueError
+    assert isinstance(error, ValueError)
 
 
 def test_merge_with_a_state_that_does_not_fit():
@@ -65,7 +67,8 @@ def test_unknown_filter(bad, flax_error):
 def test_ellipsis_must_be_the_last_filter():
     def body(nnx):
         nnx.split(nnx.Linear(2, 3, rngs=nnx.Rngs(0)), ..., nnx.Param)
-    raise_both(body, ValueError, r"`\.\.\.` or `True` can only be used as the last filters.*Move it")
+    raise_both(body, ValueError,
+               r"`\.\.\.` or `True` can only be used as the last filters.*Move it")
 
 
 def test_array_assigned_to_a_static_attribute():

@@ -103,7 +103,8 @@ def fit(model, optimizer, metrics, epochs, batch_size):
     losses = []
     for _ in range(epochs):
         for i in range(0, len(x_train), batch_size):
-            train_step(model, optimizer, metrics, x_train[i:i + batch_size], y_train[i:i + batch_size])
+            train_step(model, optimizer, metrics,
+                       x_train[i:i + batch_size], y_train[i:i + batch_size])
         losses.append(float(metrics.compute()["loss"]))
     return losses
 '''
@@ -113,7 +114,8 @@ def fit(model, optimizer, metrics, epochs, batch_size):
     for _ in range(epochs):
         for i in range(0, len(x_train), batch_size):
             metrics.reset()
-            train_step(model, optimizer, metrics, x_train[i:i + batch_size], y_train[i:i + batch_size])
+            train_step(model, optimizer, metrics,
+                       x_train[i:i + batch_size], y_train[i:i + batch_size])
         losses.append(float(metrics.compute()["loss"]))
     metrics.reset()
     return losses
@@ -162,7 +164,8 @@ def test_6_3_never_resetting_is_refused(lib):
 
 
 @pytest.mark.parametrize("lib", LIBS)
-@pytest.mark.parametrize("answer", [FIT_LAST_BATCH_LOSS, FIT_LAST_BATCH_LOSS_FUNCTION], ids=["metrics", "loss_fn"])
+@pytest.mark.parametrize("answer", [FIT_LAST_BATCH_LOSS, FIT_LAST_BATCH_LOSS_FUNCTION],
+                         ids=["metrics", "loss_fn"])
 def test_6_3_the_last_batch_loss_is_refused(lib, answer):
     with pytest.raises(CheckFailed, match="last batch|epochs' average"):
         run_exercise(NB, "6.3", lib, [answer])
@@ -218,16 +221,19 @@ def test_6_4_gradients_for_the_whole_model_are_refused(lib):
 @pytest.mark.parametrize("lib", LIBS)
 def test_6_4_another_filter_spelling_is_accepted(lib):
     wrt = 'nnx.All(nnx.Param, nnx.Not(nnx.PathContains("backbone")))'
-    assert "❌" not in run_exercise(NB, "6.4", lib, [freeze_answer(wrt, f"argnums=nnx.DiffState(0, {wrt})")])
+    answer = freeze_answer(wrt, f"argnums=nnx.DiffState(0, {wrt})")
+    assert "❌" not in run_exercise(NB, "6.4", lib, [answer])
 
 
 # -- 6.5: an optimizer recipe ----------------------------------------------------------------
 def recipe(body):
-    return "def make_tx(total_steps):\n" + "".join("    " + line + "\n" for line in body.strip().splitlines())
+    indented = "".join("    " + line + "\n" for line in body.strip().splitlines())
+    return "def make_tx(total_steps):\n" + indented
 
 
 SCHEDULE = "sched = optax.warmup_cosine_decay_schedule(0.0, 1e-2, 10, total_steps, 0.0)"
-KERNELS = "kernels = lambda p: jax.tree.map_with_path(lambda path, _: 'kernel' in jax.tree_util.keystr(path), p)"
+KERNELS = ("kernels = lambda p: jax.tree.map_with_path(\n"
+           "    lambda path, _: 'kernel' in jax.tree_util.keystr(path), p)")
 NO_MASK = recipe(f"""
 {SCHEDULE}
 return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(sched, weight_decay=1e-2))
@@ -235,21 +241,25 @@ return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(sched, weight_dec
 CLIPPING_AFTER = recipe(f"""
 {SCHEDULE}
 {KERNELS}
-return optax.chain(optax.adamw(sched, weight_decay=1e-2, mask=kernels), optax.clip_by_global_norm(1.0))
+return optax.chain(optax.adamw(sched, weight_decay=1e-2, mask=kernels),
+                   optax.clip_by_global_norm(1.0))
 """)
 WRONG_DECAY_STEPS = recipe(f"""
 sched = optax.warmup_cosine_decay_schedule(0.0, 1e-2, 10, total_steps + 10, 0.0)
 {KERNELS}
-return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(sched, weight_decay=1e-2, mask=kernels))
+return optax.chain(optax.clip_by_global_norm(1.0),
+                   optax.adamw(sched, weight_decay=1e-2, mask=kernels))
 """)
 BY_PARTS = recipe("""
 warmup = optax.linear_schedule(0.0, 1e-2, transition_steps=10)
 cosine = optax.cosine_decay_schedule(1e-2, decay_steps=total_steps - 10)
 sched = optax.join_schedules([warmup, cosine], boundaries=[10])
 def is_kernel(params):
-    return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
 return optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_adam(),
-                   optax.add_decayed_weights(1e-2, mask=is_kernel), optax.scale_by_learning_rate(sched))
+                   optax.add_decayed_weights(1e-2, mask=is_kernel),
+                   optax.scale_by_learning_rate(sched))
 """)
 
 

@@ -1,5 +1,6 @@
 """The checks of exercises 8 (porting from PyTorch) refuse realistic wrong answers and accept other
-correct ones, on minnx and on flax. Each wrong answer is a mistake a PyTorch user makes when porting."""
+correct ones, on minnx and on flax. Each wrong answer is a mistake a PyTorch user makes when
+porting."""
 import pytest
 
 from course.grading import CheckFailed
@@ -77,8 +78,8 @@ def test_8_1_a_linear_built_through_its_initialisers_passes(lib):
 CONV_TEMPLATE = '''
 def conv_from_torch(weight, bias, *, stride, padding, rngs):
     out_features, in_features, kh, kw = weight.shape
-    conv = nnx.Conv(in_features, out_features, kernel_size=(kh, kw), strides=stride, padding=PADDING,
-                    use_bias=bias is not None, rngs=rngs)
+    conv = nnx.Conv(in_features, out_features, kernel_size=(kh, kw), strides=stride,
+                    padding=PADDING, use_bias=bias is not None, rngs=rngs)
     conv.kernel[...] = jnp.asarray(KERNEL)
     if bias is not None:
         conv.bias[...] = jnp.asarray(bias)
@@ -98,8 +99,9 @@ CONV_ALWAYS_BIAS = conv_answer().replace("use_bias=bias is not None, ", "")
 CONV_PAIRS_AND_JNP = '''
 def conv_from_torch(weight, bias, *, stride, padding, rngs):
     kernel = jnp.transpose(jnp.asarray(weight), (2, 3, 1, 0))
-    conv = nnx.Conv(kernel.shape[2], kernel.shape[3], kernel_size=kernel.shape[:2], strides=(stride, stride),
-                    padding=((padding, padding), (padding, padding)), use_bias=bias is not None, rngs=rngs)
+    conv = nnx.Conv(kernel.shape[2], kernel.shape[3], kernel_size=kernel.shape[:2],
+                    strides=(stride, stride), padding=((padding, padding), (padding, padding)),
+                    use_bias=bias is not None, rngs=rngs)
     conv.kernel[...] = kernel
     if bias is not None:
         conv.bias[...] = jnp.asarray(bias)
@@ -124,7 +126,7 @@ def test_8_2_explicit_padding_pairs_pass(lib):
     assert "❌" not in run_exercise(NB, "8.2", lib, [CONV_PAIRS_AND_JNP])
 
 
-# ------------------------------------------------------------- 8.3: the first Linear after a flatten
+# ------------------------------------------------------------ 8.3: the first Linear after a flatten
 FLATTEN_PLAIN_TRANSPOSE = '''
 def flattened_kernel(weight, channels, height, width):
     return weight.T
@@ -133,7 +135,8 @@ def flattened_kernel(weight, channels, height, width):
 FLATTEN_WIDTH_FIRST = '''
 def flattened_kernel(weight, channels, height, width):
     out_features = weight.shape[0]
-    weight = weight.reshape(out_features, channels, height, width).transpose(0, 3, 2, 1)   # (W, H, C)
+    # (W, H, C)
+    weight = weight.reshape(out_features, channels, height, width).transpose(0, 3, 2, 1)
     return weight.reshape(out_features, -1).T
 '''
 
@@ -147,13 +150,15 @@ def flattened_kernel(weight, channels, height, width):
 FLATTEN_BY_INDEX = '''
 def flattened_kernel(weight, channels, height, width):
     # for NNX's input position (h, w, c), the column PyTorch used: c * H * W + h * W + w
-    order = np.arange(channels * height * width).reshape(channels, height, width).transpose(1, 2, 0).ravel()
+    order = (np.arange(channels * height * width).reshape(channels, height, width)
+             .transpose(1, 2, 0).ravel())
     return jnp.asarray(weight)[:, order].T
 '''
 
 
 @pytest.mark.parametrize("lib", LIBS)
-@pytest.mark.parametrize("answer", [FLATTEN_PLAIN_TRANSPOSE, FLATTEN_WIDTH_FIRST, FLATTEN_WRONG_SPLIT],
+@pytest.mark.parametrize("answer",
+                         [FLATTEN_PLAIN_TRANSPOSE, FLATTEN_WIDTH_FIRST, FLATTEN_WRONG_SPLIT],
                          ids=["plain-transpose", "width-first", "wrong-split"])
 def test_8_3_wrong_flatten_kernels_are_refused(lib, answer):
     with pytest.raises(CheckFailed, match="reordered from"):
@@ -192,7 +197,8 @@ def load_mlp(weights):
 def mlp_answer(epsilon="epsilon=1e-5,", gelu="jax.nn.gelu", transpose=".T"):
     source = MLP_TEMPLATE.replace("EPSILON", epsilon).replace("TRANSPOSE", transpose)
     if gelu == "jax.nn.gelu":   # the exact GELU, as the solution
-        return source.replace("GELU(self.norm(self.fc1(x)))", "jax.nn.gelu(self.norm(self.fc1(x)), approximate=False)")
+        return source.replace("GELU(self.norm(self.fc1(x)))",
+                              "jax.nn.gelu(self.norm(self.fc1(x)), approximate=False)")
     return source.replace("GELU", gelu)
 
 
@@ -210,7 +216,8 @@ class MLP(nnx.Module):
 
     def __call__(self, x):
         h = self.fc1(x)
-        h = (h - h.mean(-1, keepdims=True)) / (h.std(-1, keepdims=True) + 1e-5)   # not sqrt(var + eps)
+        # not sqrt(var + eps)
+        h = (h - h.mean(-1, keepdims=True)) / (h.std(-1, keepdims=True) + 1e-5)
         h = h * self.scale[...] + self.shift[...]
         return self.fc2(jax.nn.gelu(h, approximate=False))
 
@@ -245,9 +252,12 @@ def load_mlp(weights):
     model = MLP(rngs=nnx.Rngs(1))
     state = nnx.state(model)
     state.replace_by_pure_dict({
-        "fc1": {"kernel": jnp.asarray(weights["fc1.weight"].T), "bias": jnp.asarray(weights["fc1.bias"])},
-        "norm": {"scale": jnp.asarray(weights["norm.weight"]), "bias": jnp.asarray(weights["norm.bias"])},
-        "fc2": {"kernel": jnp.asarray(weights["fc2.weight"].T), "bias": jnp.asarray(weights["fc2.bias"])},
+        "fc1": {"kernel": jnp.asarray(weights["fc1.weight"].T),
+                "bias": jnp.asarray(weights["fc1.bias"])},
+        "norm": {"scale": jnp.asarray(weights["norm.weight"]),
+                 "bias": jnp.asarray(weights["norm.bias"])},
+        "fc2": {"kernel": jnp.asarray(weights["fc2.weight"].T),
+                "bias": jnp.asarray(weights["fc2.bias"])},
     })
     nnx.update(model, state)
     return model

@@ -37,16 +37,19 @@ def save_run(path, model, optimizer):
 def load_run(path):
     abstract_model, abstract_optimizer = nnx.eval_shape(lambda: make_run())
     graphdef, abstract_state = nnx.split(abstract_model)
-    abstract_state.replace_by_pure_dict(ocp.StandardCheckpointer().restore(path, nnx.to_pure_dict(abstract_state)))
+    abstract_state.replace_by_pure_dict(
+        ocp.StandardCheckpointer().restore(path, nnx.to_pure_dict(abstract_state)))
     model = nnx.merge(graphdef, abstract_state)
     return model, nnx.Optimizer(model, optax.adamw(3e-3), wrt=nnx.Param)
 '''
 RESEEDED_AFTER_LOADING = SAVE_WHOLE_RUN + '''
 def load_run(path):
     graphdef, abstract_state = nnx.split(nnx.eval_shape(lambda: make_run()))
-    abstract_state.replace_by_pure_dict(ocp.StandardCheckpointer().restore(path, nnx.to_pure_dict(abstract_state)))
+    abstract_state.replace_by_pure_dict(
+        ocp.StandardCheckpointer().restore(path, nnx.to_pure_dict(abstract_state)))
     model, optimizer = nnx.merge(graphdef, abstract_state)
-    nnx.update(model, nnx.state(make_run(seed=1)[0], nnx.RngState))   # "fresh randomness after a restart"
+    # "fresh randomness after a restart"
+    nnx.update(model, nnx.state(make_run(seed=1)[0], nnx.RngState))
     return model, optimizer
 '''
 CONCRETE_TARGET = SAVE_WHOLE_RUN + '''
@@ -213,7 +216,8 @@ def load_backbone(path, model):
     layer = model.backbone.layers[0]
     target = {"backbone": {"layers": {0: nnx.to_pure_dict(nnx.state(layer))}}}
     restored = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
-        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True))
+        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+        partial_restore=True))
     state = nnx.state(layer)
     state.replace_by_pure_dict(restored["backbone"]["layers"][0])
     nnx.update(layer, state)
@@ -222,15 +226,18 @@ EVERYTHING_BUT_THE_HEAD = '''
 def load_backbone(path, model):
     target = nnx.to_pure_dict(nnx.state(model, nnx.Not(nnx.PathContains("head"))))
     restored = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
-        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True))
+        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+        partial_restore=True))
     state = nnx.state(model, nnx.Not(nnx.PathContains("head")))
     state.replace_by_pure_dict(restored)
     nnx.update(model, state)
 '''
 OLD_STRUCTURE_THEN_SURGERY = '''
 def load_backbone(path, model):
-    graphdef, abstract_state = nnx.split(nnx.eval_shape(lambda: Classifier(rngs=nnx.Rngs(0), classes=2)))
-    abstract_state.replace_by_pure_dict(ocp.StandardCheckpointer().restore(path, nnx.to_pure_dict(abstract_state)))
+    abstract_model = nnx.eval_shape(lambda: Classifier(rngs=nnx.Rngs(0), classes=2))
+    graphdef, abstract_state = nnx.split(abstract_model)
+    abstract_state.replace_by_pure_dict(
+        ocp.StandardCheckpointer().restore(path, nnx.to_pure_dict(abstract_state)))
     old = nnx.merge(graphdef, abstract_state)
     nnx.update(model.backbone, nnx.state(old.backbone))
 '''
@@ -239,7 +246,8 @@ def load_backbone(path, model):
 @pytest.mark.parametrize("lib", LIBS)
 def test_9_4_restoring_the_whole_checkpoint_is_refused(lib):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)     # Orbax's abandoned reads after the error
+        # Orbax's abandoned reads after the error
+        warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(CheckFailed, match="not compatible with the stored shape"):
             run_exercise(NB, "9.4", lib, [FULL_RESTORE])
 

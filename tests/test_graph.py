@@ -85,7 +85,8 @@ def test_update_after_jax_jit_with_bn_statistics():
 
         y, new_state = forward(state, jnp.ones((5, 3)))
         nnx.update(model, new_state)
-        return {"y": y, "stats": nnx.state(model, nnx.BatchStat), "rngs": nnx.state(model, nnx.RngState)}
+        return {"y": y, "stats": nnx.state(model, nnx.BatchStat),
+                "rngs": nnx.state(model, nnx.RngState)}
     run_both(body)
 
 
@@ -120,7 +121,8 @@ def test_pop_removes_and_returns():
         model(jnp.full((1, 2), 2.0))
         seen = nnx.state(model, nnx.Intermediate)
         popped = nnx.pop(model, nnx.Intermediate)
-        return {"seen": seen, "popped": popped, "left": nnx.state(model), "has": hasattr(model, "y")}
+        return {"seen": seen, "popped": popped, "left": nnx.state(model),
+                "has": hasattr(model, "y")}
     out = run_both(body)
     assert len(out["popped"]["y"]["value"]) == 2 and out["has"] is False
 
@@ -231,7 +233,8 @@ def test_iter_modules_and_graph():
     def body(nnx):
         model = _model(nnx)
         modules = [("/".join(map(str, p)), type(m).__name__) for p, m in nnx.iter_modules(model)]
-        params = sorted("/".join(map(str, p)) for p, v in nnx.iter_graph(model) if isinstance(v, nnx.Param))
+        params = sorted("/".join(map(str, p)) for p, v in nnx.iter_graph(model)
+                        if isinstance(v, nnx.Param))
         children = [name for name, _ in model.iter_children()]
         return {"modules": sorted(modules), "params": params, "children": sorted(children)}
     run_both(body)

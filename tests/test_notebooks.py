@@ -16,7 +16,8 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-COURSE = sorted(p for folder in ("notebooks", "solutions", "slides") for p in (ROOT / folder).glob("*.ipynb"))
+COURSE = sorted(p for folder in ("notebooks", "solutions", "slides")
+                for p in (ROOT / folder).glob("*.ipynb"))
 EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
 FIRST_PART = sorted((ROOT / "notebooks").glob("0[1-6]_*.ipynb"))
 ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
@@ -32,7 +33,8 @@ def run(path, **env):
 
 
 def errors(nb):
-    return [(cell.get("id"), out["ename"], out["evalue"]) for cell in nb.cells if cell.cell_type == "code"
+    return [(cell.get("id"), out["ename"], out["evalue"])
+            for cell in nb.cells if cell.cell_type == "code"
             for out in cell.get("outputs", []) if out.get("output_type") == "error"
             and "raises-exception" not in cell.metadata.get("tags", [])]
 
@@ -85,7 +87,8 @@ ON_FLAX = [p for p in COURSE if p.parent.name != "solutions"]
 def test_runs_unchanged_on_real_flax(path):
     # COURSE_QUICK=1: long training notebooks run fewer steps here (never in the stored run)
     nb = run(path, COURSE_NNX="flax", COURSE_QUICK="1")
-    first = "".join(out.get("text", "") for out in nb.cells[[c.cell_type for c in nb.cells].index("code")].outputs)
+    first_code = nb.cells[[c.cell_type for c in nb.cells].index("code")]
+    first = "".join(out.get("text", "") for out in first_code.outputs)
     assert "Running on flax.nnx" in first, first
     assert not errors(nb), errors(nb)
 

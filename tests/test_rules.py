@@ -70,8 +70,8 @@ def test_lint():
     assert result.returncode == 0, result.stdout[-3000:]
 
 
-CORE_API = """Variable Param BatchStat Cache Intermediate Perturbation RngState RngKey RngCount Module
-Pytree Object List Dict Sequential split merge update state graphdef pop clone merge_state
+CORE_API = """Variable Param BatchStat Cache Intermediate Perturbation RngState RngKey RngCount
+Module Pytree Object List Dict Sequential split merge update state graphdef pop clone merge_state
 split_state filter_state as_pure pure to_pure_dict GraphDef State All Any Not PathContains OfType
 WithTag Everything Nothing Rngs RngStream reseed split_rngs restore_rngs Linear Dropout BatchNorm
 relu gelu sigmoid softmax tanh display iter_graph iter_modules iter_children data static

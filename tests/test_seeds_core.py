@@ -153,7 +153,8 @@ def test_shifted_relu_and_simple_classifier():  # slides: PyTorch side by side
 
         x = jnp.linspace(-2, 2, 12).reshape(3, 4)
         model = SimpleClassifier_NNX(4, 3, rngs=nnx.Rngs(0))
-        return {"shifted": ShiftedReLU_NNX(0.5)(x), "logits": model(x), "params": nnx.state(model, nnx.Param)}
+        return {"shifted": ShiftedReLU_NNX(0.5)(x), "logits": model(x),
+                "params": nnx.state(model, nnx.Param)}
     run_both(body)
 
 
@@ -184,7 +185,8 @@ def test_mlp_dropout_batchnorm_train_and_eval():
         model.train()
         flags += [model.dropout.deterministic, model.bn.use_running_average]
         return {"train1": train1, "train2": train2, "eval1": eval1, "eval2": eval2, "flags": flags,
-                "stats_train": stats_after_train, "stats_eval": stats_after_eval, "train3": model(x)}
+                "stats_train": stats_after_train, "stats_eval": stats_after_eval,
+                "train3": model(x)}
     out = run_both(body)
     assert out["flags"] == [True, True, False, False]
     assert (out["train1"] != out["train2"]).any()          # training mode is random
@@ -219,7 +221,8 @@ def test_autoencoder_encode():  # 004: multiple methods
 
 
 def linen_guide_model(nnx):
-    """004's Model (a Block of Linear and Dropout, then a Linear), built with Model(784, 256, 10)."""
+    """004's Model (a Block of Linear and Dropout, then a Linear), built with
+    Model(784, 256, 10)."""
     class Block(nnx.Module):
         def __init__(self, in_features: int, out_features: int, rngs: nnx.Rngs):
             self.linear = nnx.Linear(in_features, out_features, rngs=rngs)

@@ -172,7 +172,7 @@ def test_rnn_with_scan_and_carry():
                 self.cell = RNNCell(input_size, self.hidden_size, rngs=rngs)
 
             def __call__(self, x):
-                scan_fn = lambda carry, cell, x: cell(carry, x)
+                scan_fn = lambda carry, cell, x: cell(carry, x)  # noqa: E731 (as the guide has it)
                 carry = self.cell.initial_state(x.shape[0])
                 carry, y = nnx.scan(scan_fn, in_axes=(nnx.Carry, None, 1), out_axes=(nnx.Carry, 1))(
                     carry, self.cell, x)
@@ -214,7 +214,9 @@ def _scan_mlp(nnx):
                 def forward(x, model):
                     x = model(x)
                     return x
-            else:  # the Dropout keys were split per layer in create_block; scan hands each layer its own
+            else:
+                # the Dropout keys were split per layer in create_block; scan hands each layer its
+                # own
                 @nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)
                 def forward(x, model):
                     x = model(x)
@@ -232,8 +234,9 @@ def test_scan_over_layers_as_written_fails_on_flax_and_minnx_alike():
     for name, nnx in LIBS.items():
         model = _scan_mlp(nnx)
         model.as_in_the_guide = True
-        with pytest.raises(ValueError, match="split_rngs: the stream at dropout/rngs already holds" if name == "minnx"
-                           else "fold_in accepts a single key"):
+        expected = ("split_rngs: the stream at dropout/rngs already holds" if name == "minnx"
+                    else "fold_in accepts a single key")
+        with pytest.raises(ValueError, match=expected):
             model(jnp.ones((3, 64)))
 
 

@@ -35,8 +35,10 @@ WIDTH, HEIGHT = 1280, 720
 MIN_TEXT_PX = 24
 MIN_NOTES_CHARS = 80  # a couple of sentences an instructor can say, not a placeholder
 
-if CHROMIUM is None and os.environ.get("CI") != "true":  # CI installs Chromium (.ci/run): there it must be found
-    pytest.skip("the browser test needs Chromium (apt-get install chromium)", allow_module_level=True)
+# CI installs Chromium (.ci/run): there it must be found
+if CHROMIUM is None and os.environ.get("CI") != "true":
+    pytest.skip("the browser test needs Chromium (apt-get install chromium)",
+                allow_module_level=True)
 
 
 class Chromium:
@@ -54,20 +56,22 @@ class Chromium:
             os.dup2(write_end, 4)
 
         self.process = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-pipe",
-             f"--user-data-dir={self.profile}", f"--window-size={WIDTH},{HEIGHT}", "about:blank"],
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--no-first-run", "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
+             f"--window-size={WIDTH},{HEIGHT}", "about:blank"],
             pass_fds=(3, 4), preexec_fn=hand_pipes_to_chromium,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(commands_read)
         os.close(replies_write)
         self.buffer, self.last_id, self.events = b"", 0, []
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        attached = self.send("Target.attachToTarget", targetId=target, flatten=True)
+        self.session = attached["sessionId"]
         for domain in ("Page", "Runtime", "Network", "Log"):
             self.page(f"{domain}.enable")
-        self.page("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT, deviceScaleFactor=1,
-                  mobile=False)
+        self.page("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT,
+                  deviceScaleFactor=1, mobile=False)
 
     def send(self, method, session=None, **params):
         self.last_id += 1
@@ -96,7 +100,8 @@ class Chromium:
         return self.send(method, session=self.session, **params)
 
     def js(self, expression):
-        result = self.page("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        result = self.page("Runtime.evaluate", expression=expression, returnByValue=True,
+                           awaitPromise=True)
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression[:80]}...: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -118,19 +123,23 @@ class Chromium:
         raise TimeoutError(f"waited {timeout} s for {what}")
 
     def screenshot(self, path):
-        path.write_bytes(base64.b64decode(self.page("Page.captureScreenshot", format="png")["data"]))
+        shot = self.page("Page.captureScreenshot", format="png")
+        path.write_bytes(base64.b64decode(shot["data"]))
 
     def requests(self):
-        return [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
+        return [e["params"]["request"]["url"] for e in self.events
+                if e["method"] == "Network.requestWillBeSent"]
 
     def console_errors(self):
         errors = []
         for event in self.events:
             method, params = event["method"], event["params"]
             if method == "Runtime.exceptionThrown":
-                errors.append(params["exceptionDetails"].get("exception", {}).get("description", "exception"))
+                exception = params["exceptionDetails"].get("exception", {})
+                errors.append(exception.get("description", "exception"))
             elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
-                errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params["args"]))
+                errors.append(" ".join(str(a.get("value", a.get("description", "")))
+                                       for a in params["args"]))
             elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
                 errors.append(f"{params['entry']['text']} {params['entry'].get('url', '')}")
         return errors
@@ -152,33 +161,39 @@ MEASURE = """
   const slides = document.querySelector(".reveal .slides");
   const scale = slides.getBoundingClientRect().width / slides.offsetWidth;
   const number = document.querySelector(".reveal .slide-number");
-  const numberBox = number && getComputedStyle(number).display !== "none" ? number.getBoundingClientRect() : null;
+  const numberBox = number && getComputedStyle(number).display !== "none"
+    ? number.getBoundingClientRect() : null;
   const shown = el => {
     if (el.closest("aside.notes")) return false;
     const style = getComputedStyle(el);
-    if (style.display === "none" || style.visibility === "hidden" || style.opacity === "0") return false;
+    if (style.display === "none" || style.visibility === "hidden" || style.opacity === "0")
+      return false;
     const box = el.getBoundingClientRect();
     return box.width > 0 && box.height > 0;
   };
-  const name = el => `<${el.tagName.toLowerCase()} class="${el.className}"> "${el.textContent.trim().slice(0, 40)}"`;
+  const name = el =>
+    `<${el.tagName.toLowerCase()} class="${el.className}"> "${el.textContent.trim().slice(0, 40)}"`;
   const outside = box => Math.max(-box.left, -box.top, box.right - W, box.bottom - H);
   const problems = [];
   let smallest = Infinity, smallestText = "";
   for (const el of slide.querySelectorAll("*")) {
     if (!shown(el)) continue;
     const box = el.getBoundingClientRect();
-    if (outside(box) > 1) problems.push(`${Math.round(outside(box))} px outside the window: ${name(el)}`);
+    if (outside(box) > 1)
+      problems.push(`${Math.round(outside(box))} px outside the window: ${name(el)}`);
     // content wider or taller than its box is cut off (or spills over what is next to it)
-    const leaf = ![...el.children].some(child => shown(child) && child.scrollWidth > child.clientWidth + 1);
+    const leaf = ![...el.children].some(
+      child => shown(child) && child.scrollWidth > child.clientWidth + 1);
     if (leaf && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
       problems.push(`${el.scrollWidth - el.clientWidth} px of a line cut off: ${name(el)}`);
-    if (el.clientHeight > 0 && el.scrollHeight > el.clientHeight + 1 && getComputedStyle(el).overflowY !== "visible")
+    if (el.clientHeight > 0 && el.scrollHeight > el.clientHeight + 1
+        && getComputedStyle(el).overflowY !== "visible")
       problems.push(`${el.scrollHeight - el.clientHeight} px cut off at the bottom: ${name(el)}`);
   }
   // jupyterlab-rise's "scroll" turns a slide taller than 95% of the window into a scrolling box
   if (slide.getBoundingClientRect().height > 0.95 * H + 1)
-    problems.push(`the slide is ${Math.round(slide.getBoundingClientRect().height)} px tall: over 95% of ${H} px,`
-                  + " where the live slides start to scroll");
+    problems.push(`the slide is ${Math.round(slide.getBoundingClientRect().height)} px tall:`
+                  + ` over 95% of ${H} px, where the live slides start to scroll`);
   const walker = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     if (!node.textContent.trim() || !shown(node.parentElement)) continue;
@@ -186,9 +201,10 @@ MEASURE = """
     range.selectNodeContents(node);
     for (const box of range.getClientRects()) {
       if (box.width === 0) continue;
-      if (outside(box) > 1) problems.push(`text outside the window: "${node.textContent.trim().slice(0, 40)}"`);
-      if (numberBox && box.right > numberBox.left && box.left < numberBox.right && box.bottom > numberBox.top
-          && box.top < numberBox.bottom)
+      if (outside(box) > 1)
+        problems.push(`text outside the window: "${node.textContent.trim().slice(0, 40)}"`);
+      if (numberBox && box.right > numberBox.left && box.left < numberBox.right
+          && box.bottom > numberBox.top && box.top < numberBox.bottom)
         problems.push(`text under the slide number: "${node.textContent.trim().slice(0, 40)}"`);
     }
     const size = parseFloat(getComputedStyle(node.parentElement).fontSize) * scale;
@@ -199,7 +215,8 @@ MEASURE = """
     problems: [...new Set(problems)],
     smallest, smallestText,
     title: title ? title.innerText.replace(/¶/g, "").trim() : "",
-    notes: [...slide.querySelectorAll(":scope > aside.notes")].map(a => a.textContent.trim()).join(" "),
+    notes: [...slide.querySelectorAll(":scope > aside.notes")].map(a => a.textContent.trim())
+      .join(" "),
     text: slide.innerText,
     prompts: [...slide.querySelectorAll(".jp-InputPrompt, .jp-OutputPrompt")].filter(shown)
       .map(el => el.textContent.trim()).filter(Boolean),
@@ -213,14 +230,16 @@ MARKERS = ("NBVAL", "nbval", "COURSE_NNX", "raises-exception")
 
 def slide_count(deck):
     cells = json.loads(deck.read_text())["cells"]
-    return sum(c["metadata"].get("slideshow", {}).get("slide_type") in ("slide", "subslide") for c in cells)
+    return sum(c["metadata"].get("slideshow", {}).get("slide_type") in ("slide", "subslide")
+               for c in cells)
 
 
 def what_is_wrong(seen):
     """The checks every slide must pass, as a list of complaints (empty when the slide is fine)."""
     wrong = list(seen["problems"])
     if seen["smallest"] < MIN_TEXT_PX - 0.01:
-        wrong.append(f'text at {seen["smallest"]:.1f} px, under {MIN_TEXT_PX} px: "{seen["smallestText"]}"')
+        wrong.append(f'text at {seen["smallest"]:.1f} px, under {MIN_TEXT_PX} px: '
+                     f'"{seen["smallestText"]}"')
     if not seen["title"]:
         wrong.append("no title (an h1 or h2)")
     if len(seen["notes"]) < MIN_NOTES_CHARS:
@@ -256,25 +275,31 @@ def browser():
 def exported():
     if not (SLIDES / "node_modules" / "reveal.js").exists():
         pytest.fail("reveal.js is not installed: run `npm install --prefix slides` (.ci/run does)")
-    subprocess.run([sys.executable, str(ROOT / "tools" / "export_slides.py")], check=True, capture_output=True)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "export_slides.py")], check=True,
+                   capture_output=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
     return BUILD
 
 
 def test_there_are_decks():
-    assert {p.stem for p in DECKS} >= {"01_introducing_flax_nnx", "02_nnx_vs_jax_transforms", "03_linen_to_nnx"}
+    assert {p.stem for p in DECKS} >= {"01_introducing_flax_nnx", "02_nnx_vs_jax_transforms",
+                                       "03_linen_to_nnx"}
 
 
 @pytest.mark.parametrize("deck", DECKS, ids=lambda p: p.stem)
 def test_every_slide_of_the_export_reads_from_the_back_of_the_room(exported, browser, deck):
     page = exported / f"{deck.stem}.slides.html"
-    browser.open(page.as_uri(), "window.Reveal !== undefined && Reveal.isReady() && document.fonts.status === 'loaded'")
+    browser.open(page.as_uri(), "window.Reveal !== undefined && Reveal.isReady()"
+                                " && document.fonts.status === 'loaded'")
     count = slide_count(deck)
-    assert browser.js("Reveal.getTotalSlides()") == count, "the page's slides are not the notebook's"
-    assert browser.js("Reveal.getScale()") == 1, "the slide is not laid out at the window's 1280 x 720"
+    assert browser.js("Reveal.getTotalSlides()") == count, \
+        "the page's slides are not the notebook's"
+    assert browser.js("Reveal.getScale()") == 1, \
+        "the slide is not laid out at the window's 1280 x 720"
 
     def go_to(n):
-        browser.js(f"(() => {{ const i = Reveal.getIndices(Reveal.getSlides()[{n}]); Reveal.slide(i.h, i.v); }})()")
+        browser.js(f"(() => {{ const i = Reveal.getIndices(Reveal.getSlides()[{n}]);"
+                   " Reveal.slide(i.h, i.v); }})()")
 
     for old in SHOTS.glob(f"{deck.stem}-*.png"):
         old.unlink()
@@ -300,9 +325,11 @@ def jupyterlab():
         port = probe.getsockname()[1]
     settings = pathlib.Path(tempfile.mkdtemp())
     (settings / "jupyterlab-rise").mkdir()
-    (settings / "jupyterlab-rise" / "plugin.jupyterlab-settings").write_text('{"auto_select": "none"}')
-    server = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
-                               "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", f"--ServerApp.root_dir={SLIDES}"],
+    rise_settings = settings / "jupyterlab-rise" / "plugin.jupyterlab-settings"
+    rise_settings.write_text('{"auto_select": "none"}')
+    server = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser",
+                               "--allow-root", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+                               "--IdentityProvider.token=", f"--ServerApp.root_dir={SLIDES}"],
                               env={**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -324,18 +351,21 @@ def test_the_live_slides_in_jupyterlab_rise_read_as_well(jupyterlab, browser, de
     """What Alt+R shows: the same slides, laid out by the same stylesheet (slides/rise.css) at the
     size the deck's metadata asks for. (JupyterLab itself logs a console error inside RISE's
     bundle on every start, so console errors are not checked here; they are for the export.)"""
-    browser.open(f"{jupyterlab}/rise/{deck.name}", "document.querySelector('.reveal.ready') !== null", timeout=120)
-    browser.wait_for("document.fonts.status === 'loaded' && getComputedStyle(document.querySelector('.reveal'))"
-                     ".getPropertyValue('--course-code-size').trim() === '24px'", what="slides/rise.css to apply")
+    browser.open(f"{jupyterlab}/rise/{deck.name}",
+                 "document.querySelector('.reveal.ready') !== null", timeout=120)
+    browser.wait_for("document.fonts.status === 'loaded'"
+                     " && getComputedStyle(document.querySelector('.reveal'))"
+                     ".getPropertyValue('--course-code-size').trim() === '24px'",
+                     what="slides/rise.css to apply")
     count = slide_count(deck)
-    assert browser.js("document.querySelectorAll('.reveal .slides section:not(.stack)').length") == count
+    slides_shown = "document.querySelectorAll('.reveal .slides section:not(.stack)')"
+    assert browser.js(f"{slides_shown}.length") == count
 
     present = "document.querySelector('.reveal .slides section.present:not(.stack)')"
 
     def go_to(n):
         browser.js(f"location.hash = '#/{n}'")
-        browser.wait_for(f"[...document.querySelectorAll('.reveal .slides section:not(.stack)')].indexOf({present}) === {n}",
-                         what=f"slide {n + 1}")
+        browser.wait_for(f"[...{slides_shown}].indexOf({present}) === {n}", what=f"slide {n + 1}")
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     for old in SHOTS.glob(f"live-{deck.stem}-*.png"):
@@ -343,6 +373,8 @@ def test_the_live_slides_in_jupyterlab_rise_read_as_well(jupyterlab, browser, de
     bad = walk(browser, go_to, count, shots_prefix=f"live-{deck.stem}")
     assert not bad, json.dumps(bad, indent=1, ensure_ascii=False)
     assert not browser.js("[...document.querySelectorAll('.jp-Notebook-footer')]"
-                          ".some(el => el.getBoundingClientRect().height > 0)"), "'Click to add a cell' shows"
-    off_machine = [url for url in browser.requests() if not url.startswith(("http://127.0.0.1", "data:", "blob:"))]
+                          ".some(el => el.getBoundingClientRect().height > 0)"), \
+        "'Click to add a cell' shows"
+    off_machine = [url for url in browser.requests()
+                   if not url.startswith(("http://127.0.0.1", "data:", "blob:"))]
     assert not off_machine, f"requests that leave the machine: {off_machine}"

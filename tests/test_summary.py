@@ -30,7 +30,8 @@ def read_flax(text):
     rows = []
     for group in groups:
         cells = ["\n".join(line[i] for line in group) for i in range(len(names))]
-        sizes = {n: SIZE.findall(c)[-1] if SIZE.findall(c) else "" for n, c in zip(names[4:], cells[4:])}
+        sizes = {n: SIZE.findall(c)[-1] if SIZE.findall(c) else ""
+                 for n, c in zip(names[4:], cells[4:])}
         rows.append((cells[0].split("\n")[0], cells[1].split("\n")[0], ARRAY.findall(cells[2]),
                      ARRAY.findall(cells[3]), sizes))
     total = re.search(r"Total Parameters: (.*)", text).group(1).strip()
@@ -50,7 +51,8 @@ def read_minnx(text):
     rows = []
     for line in lines[rule + 1:end]:
         c = cells(line)
-        rows.append((c[0], c[1], ARRAY.findall(c[2]), ARRAY.findall(c[3]), dict(zip(names[4:], c[4:]))))
+        rows.append((c[0], c[1], ARRAY.findall(c[2]), ARRAY.findall(c[3]),
+                     dict(zip(names[4:], c[4:]))))
     totals = dict(zip(names[4:], cells(lines[end + 1])[4:]))
     total = re.search(r"Total Parameters: (.*)", text).group(1).strip()
     return rows, totals, total
@@ -115,7 +117,8 @@ def test_shared_modules_unused_modules_and_two_outputs():
     rows, totals, _ = both(shared_and_unused, jnp.zeros((2, 4), jnp.int32))
     paths = [r[0] for r in rows]
     assert paths.count("again") == 2    # the first path in attribute order; two shapes: two rows
-    assert "unused" not in paths and "shared" not in paths and rows[0][3] == ["float32[2,4,3]", "float32[2,3]"]
+    assert "unused" not in paths and "shared" not in paths
+    assert rows[0][3] == ["float32[2,4,3]", "float32[2,3]"]
 
 
 def encoder(nnx):
@@ -151,7 +154,8 @@ def test_the_model_is_not_changed(lib):
     mean = model.block1.bn.mean[...]
     nnx.tabulate(model, jnp.ones((3, 32)) + 5.0)
     assert (model.block1.bn.mean[...] == mean).all()
-    assert type(model.block1).__call__ is type(model.block1).__dict__["__call__"]  # methods restored
+    # methods restored
+    assert type(model.block1).__call__ is type(model.block1).__dict__["__call__"]
     assert "__call__" not in nnx.Linear.__dict__ or nnx.Linear.__call__.__name__ == "__call__"
 
 

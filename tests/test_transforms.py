@@ -71,7 +71,8 @@ def test_jit_structure_changes_come_out():
             model.sow(nnx.Intermediate, "y", y)
             return y
         f(model, X)
-        return {"extra": model.extra, "sown": nnx.state(model, nnx.Intermediate), "calls": model.calls}
+        return {"extra": model.extra, "sown": nnx.state(model, nnx.Intermediate),
+                "calls": model.calls}
     run_both(body)
 
 
@@ -151,7 +152,8 @@ def test_grad_argnums_has_aux_and_value():
         g1 = nnx.grad(loss, has_aux=True)(model, X, 2.0)
         g2 = nnx.grad(loss, argnums=(0, 1), has_aux=True)(model, X, 2.0)
         v = nnx.value_and_grad(loss, argnums=1, has_aux=True)(model, X, 2.0)
-        return {"g1": g1, "g2": g2, "v": v, "stats": nnx.state(model, nnx.BatchStat), "calls": model.calls}
+        return {"g1": g1, "g2": g2, "v": v, "stats": nnx.state(model, nnx.BatchStat),
+                "calls": model.calls}
     out = run_both(body, rtol=1e-5, atol=1e-6)
     assert int(out["calls"]["value"]) == 3  # mutations inside grad come out
 
@@ -162,7 +164,8 @@ def test_grad_with_diffstate_filter():
 
         def loss(model):
             return (model(X) ** 2).sum()
-        only_linear = nnx.grad(loss, argnums=nnx.DiffState(0, nnx.All(nnx.Param, nnx.PathContains("linear"))))(model)
+        linear_params = nnx.All(nnx.Param, nnx.PathContains("linear"))
+        only_linear = nnx.grad(loss, argnums=nnx.DiffState(0, linear_params))(model)
         return only_linear
     out = run_both(body, rtol=1e-5)
     assert list(out) == ["linear"]
@@ -178,7 +181,8 @@ def test_optimizer_adam_with_step_and_state():
     # No BatchNorm here: after it a bias has a gradient of ~1e-7 (rounding), which adam would
     # scale up to a full step, so the two libraries' rounding would decide the result.
     def body(nnx):
-        model = nnx.Sequential(nnx.Linear(3, 8, rngs=nnx.Rngs(0)), nnx.relu, nnx.Linear(8, 2, rngs=nnx.Rngs(1)))
+        model = nnx.Sequential(nnx.Linear(3, 8, rngs=nnx.Rngs(0)), nnx.relu,
+                               nnx.Linear(8, 2, rngs=nnx.Rngs(1)))
         optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
 
         @nnx.jit
@@ -221,9 +225,11 @@ def test_vmap_ensemble_creation_and_broadcast():
             return nnx.Linear(3, 2, rngs=rngs)
         ensemble = make(nnx.Rngs(0))
         per_member = nnx.vmap(lambda m, x: m(x), in_axes=(0, None))(ensemble, X)
-        per_input = nnx.vmap(lambda m, x: m(x), in_axes=(None, 0), out_axes=1)(nnx.Linear(3, 2, rngs=nnx.Rngs(1)), X)
+        shared = nnx.Linear(3, 2, rngs=nnx.Rngs(1))
+        per_input = nnx.vmap(lambda m, x: m(x), in_axes=(None, 0), out_axes=1)(shared, X)
         sized = nnx.vmap(lambda: jnp.ones(2), axis_size=4)()
-        return {"state": nnx.state(ensemble), "member": per_member, "input": per_input, "sized": sized}
+        return {"state": nnx.state(ensemble), "member": per_member, "input": per_input,
+                "sized": sized}
     run_both(body)
 
 
@@ -246,7 +252,8 @@ def test_split_rngs_context_manager_restores():
         with nnx.split_rngs(rngs, splits=4):
             inside = rngs.default.key.value.shape
             keys = nnx.vmap(lambda r: r(), in_axes=0)(rngs)
-        return {"inside": inside, "after": rngs.default.key.value.shape, "keys": keys, "next": rngs()}
+        return {"inside": inside, "after": rngs.default.key.value.shape, "keys": keys,
+                "next": rngs()}
     out = run_both(body)
     assert out["inside"] == (4,) and out["after"] == ()
 
@@ -262,7 +269,8 @@ def test_scan_carry_in_and_out_axes_length_reverse():
             return h, h.sum(-1)
         h0 = jnp.zeros((2, 3))
         a = nnx.scan(step, in_axes=(nnx.Carry, None, 1), out_axes=(nnx.Carry, 1))(h0, cell, xs)
-        b = nnx.scan(step, in_axes=(nnx.Carry, None, 1), out_axes=(nnx.Carry, 0), reverse=True)(h0, cell, xs)
+        b = nnx.scan(step, in_axes=(nnx.Carry, None, 1), out_axes=(nnx.Carry, 0),
+                     reverse=True)(h0, cell, xs)
         c = nnx.scan(lambda h: (h + 1, h), in_axes=nnx.Carry, out_axes=(nnx.Carry, 0), length=3)(h0)
         return {"a": a, "b": b, "c": c}
     run_both(body, rtol=1e-5)
@@ -313,7 +321,8 @@ def test_remat_and_eval_shape():
         y = nnx.remat(lambda m, x: m(x))(model, X)
         g = nnx.grad(lambda m: nnx.remat(lambda m: (m(X) ** 2).sum())(m))(model)
         abstract = nnx.eval_shape(lambda: nnx.Linear(3, 4, rngs=nnx.Rngs(0)))
-        return {"y": y, "g": g, "calls": model.calls, "abstract": (abstract.kernel.value.shape, str(abstract.kernel.value.dtype)),
+        return {"y": y, "g": g, "calls": model.calls,
+                "abstract": (abstract.kernel.value.shape, str(abstract.kernel.value.dtype)),
                 "is_abstract": isinstance(abstract.kernel.value, jax.ShapeDtypeStruct)}
     assert run_both(body, rtol=1e-5)["is_abstract"]
 
@@ -346,11 +355,13 @@ def test_jit_replans_when_the_arguments_change_kind():
     # minnx.jit reuses its last plan while the same objects come back; anything else must re-plan.
     @minnx.jit
     def f(a, b):
-        return (a.kernel[...] if isinstance(a, minnx.Linear) else a).sum() + (b if not isinstance(b, minnx.Linear)
-                                                                                 else b.kernel[...]).sum()
+        left = a.kernel[...] if isinstance(a, minnx.Linear) else a
+        right = b if not isinstance(b, minnx.Linear) else b.kernel[...]
+        return left.sum() + right.sum()
     m1, m2 = minnx.Linear(3, 2, rngs=minnx.Rngs(0)), minnx.Linear(3, 2, rngs=minnx.Rngs(1))
     x = jnp.ones((3, 2))
     calls = [(m1, x), (m1, x), (m2, x), (x, m1), (m1, m2), (m1, x)]
     expected = [float(jnp.sum(a.kernel[...] if isinstance(a, minnx.Linear) else a)
-                      + jnp.sum(b.kernel[...] if isinstance(b, minnx.Linear) else b)) for a, b in calls]
+                      + jnp.sum(b.kernel[...] if isinstance(b, minnx.Linear) else b))
+                for a, b in calls]
     assert [float(f(a, b)) for a, b in calls] == pytest.approx(expected)

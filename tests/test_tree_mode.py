@@ -44,7 +44,8 @@ def test_the_same_module_passed_twice(graph, graph_updates):
     if graph:
         run_both(body)
     else:
-        raise_both(body, ValueError, r"Duplicate .*Tree mode \(graph=False\) does not support shared")
+        raise_both(body, ValueError,
+                   r"Duplicate .*Tree mode \(graph=False\) does not support shared")
 
 
 @pytest.mark.parametrize("graph, graph_updates", MODES)

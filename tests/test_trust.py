@@ -102,7 +102,9 @@ def test_in_place_operator_on_a_variable_attribute_raises():
 
     def loop(nnx):
         layer = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
-        for p in jax.tree.leaves(nnx.state(layer, nnx.Param), is_leaf=lambda x: isinstance(x, nnx.Variable)):
+        params = jax.tree.leaves(nnx.state(layer, nnx.Param),
+                                 is_leaf=lambda x: isinstance(x, nnx.Variable))
+        for p in params:
             p -= 0.1
     raise_both(loop, NotImplementedError)
 
@@ -196,7 +198,8 @@ def test_update_checks_every_path_before_writing():
 
 
 def test_multimetric_update_with_a_missing_keyword_changes_nothing():
-    metrics = minnx.MultiMetric(accuracy=minnx.metrics.Accuracy(), loss=minnx.metrics.Average("loss"))
+    metrics = minnx.MultiMetric(accuracy=minnx.metrics.Accuracy(),
+                                loss=minnx.metrics.Average("loss"))
     with pytest.raises(TypeError, match="Expected keyword argument 'loss'"):
         metrics.update(logits=jnp.ones((2, 3)), labels=jnp.array([0, 1]))
     assert int(metrics.accuracy.count[...]) == 0
@@ -262,7 +265,8 @@ def test_average_with_a_mask_needs_an_array():
 
 def test_accuracy_with_a_threshold_and_mismatched_shapes():
     def body(nnx):
-        nnx.metrics.Accuracy(threshold=0.5).update(logits=jnp.ones((4, 1)), labels=jnp.ones(4, jnp.int32))
+        nnx.metrics.Accuracy(threshold=0.5).update(logits=jnp.ones((4, 1)),
+                                                   labels=jnp.ones(4, jnp.int32))
     raise_both(body, ValueError, r"For binary classification, expected logits\.ndim==labels\.ndim")
 
 
@@ -291,7 +295,8 @@ def test_pytree_false_modules_are_not_pytrees():
             def __init__(self):
                 self.w = nnx.Param(jnp.ones(2))
         leaves = jax.tree.leaves(Opaque())
-        return {"one leaf": len(leaves), "type": type(leaves[0]).__name__, "state": nnx.state(Opaque())}
+        return {"one leaf": len(leaves), "type": type(leaves[0]).__name__,
+                "state": nnx.state(Opaque())}
     run_both(body)
 
 
@@ -344,7 +349,8 @@ def test_clone_arrays_and_variables():
 
 def test_path_contains_not_exact():
     def body(nnx):
-        model = nnx.Sequential(nnx.Linear(2, 2, rngs=nnx.Rngs(0)), nnx.Linear(2, 2, rngs=nnx.Rngs(1)))
+        model = nnx.Sequential(nnx.Linear(2, 2, rngs=nnx.Rngs(0)),
+                               nnx.Linear(2, 2, rngs=nnx.Rngs(1)))
         exact = nnx.state(model, nnx.PathContains("kern"))
         loose = nnx.state(model, nnx.PathContains("kern", exact=False))
         return {"exact": exact, "loose": loose}

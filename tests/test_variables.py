@@ -20,7 +20,8 @@ def test_read_write_forms():
         v.set_value(jnp.zeros(4))
         after_set = v[...]
         v[2] = 7.0
-        return {"reads": reads, "item": after_item, "value": after_value, "set": after_set, "index": v[...]}
+        return {"reads": reads, "item": after_item, "value": after_value, "set": after_set,
+                "index": v[...]}
     run_both(body)
 
 
@@ -39,9 +40,9 @@ def test_arithmetic_and_jax_array():
         v = nnx.Param(jnp.array([1.0, -2.0, 3.0]))
         m = nnx.Param(jnp.eye(3))
         return {"add": v + 1, "radd": 1 + v, "mul": v * v, "sub": 2 - v, "div": v / 2,
-                "pow": v ** 2, "neg": -v, "abs": abs(v), "matmul": m @ v, "rmatmul": jnp.ones(3) @ m,
-                "jnp": jnp.sin(v), "sum": jnp.sum(v), "shape": v.shape, "dtype": str(v.dtype),
-                "len": len(v)}
+                "pow": v ** 2, "neg": -v, "abs": abs(v), "matmul": m @ v,
+                "rmatmul": jnp.ones(3) @ m, "jnp": jnp.sin(v), "sum": jnp.sum(v), "shape": v.shape,
+                "dtype": str(v.dtype), "len": len(v)}
     run_both(body)
 
 
@@ -69,7 +70,8 @@ def test_subclass_and_types():
 
         block = Block()
         by_type = {t.__name__: sorted(nnx.state(block, t).keys())
-                   for t in (Counter, nnx.Param, nnx.BatchStat, nnx.Cache, nnx.Intermediate, nnx.Variable)}
+                   for t in (Counter, nnx.Param, nnx.BatchStat, nnx.Cache, nnx.Intermediate,
+                             nnx.Variable)}
         subclasses = [issubclass(t, nnx.RngState) for t in (nnx.RngKey, nnx.RngCount)]
         return {"by_type": by_type, "sub": subclasses}
     run_both(body)
@@ -88,7 +90,8 @@ def test_non_array_values():
         v = nnx.Variable(3)
         before = v.get_value()
         v.set_value(4)
-        return {"before": before, "after": v.get_value(), "array": np.asarray(nnx.Param(jnp.ones(2)))}
+        return {"before": before, "after": v.get_value(),
+                "array": np.asarray(nnx.Param(jnp.ones(2)))}
     run_both(body)
 
     def subscript(nnx):
@@ -96,11 +99,12 @@ def test_non_array_values():
     raise_both(subscript, TypeError, "not subscriptable")
 
 
-@pytest.mark.parametrize("name", ["Param", "BatchStat", "Cache", "Intermediate", "RngState", "RngKey",
-                                  "RngCount", "Variable"])
+@pytest.mark.parametrize("name", ["Param", "BatchStat", "Cache", "Intermediate", "RngState",
+                                  "RngKey", "RngCount", "Variable"])
 def test_variable_types_exist_with_flax_names(name):
     from flax import nnx
     ours, theirs = getattr(minnx, name), getattr(nnx, name)
     ours_bases = [c.__name__ for c in ours.__mro__ if c.__name__ in dir(minnx)]
-    theirs_bases = [c.__name__ for c in theirs.__mro__ if c.__name__ in dir(nnx) and c.__name__ in dir(minnx)]
+    theirs_bases = [c.__name__ for c in theirs.__mro__
+                    if c.__name__ in dir(nnx) and c.__name__ in dir(minnx)]
     assert ours_bases == theirs_bases

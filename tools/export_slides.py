@@ -2,15 +2,15 @@
 
     python tools/export_slides.py        # writes slides/build/: one .slides.html per deck + vendor/
 
-reveal.js, require.js and jQuery come from npm (versions pinned in slides/package.json; `npm install`
-runs once, on a machine that reaches the npm registry) and are copied into slides/build/vendor/,
-which the pages load by relative path; reveal.js's "white" theme brings its font (Source Sans Pro)
-along. slides/offline.html.j2 drops the scripts nbconvert would fetch from a CDN, inlines
-slides/rise.css (the stylesheet the live slides use too) and configures reveal.js from each deck's
-"rise" metadata, so the export shows what jupyterlab-rise shows. Prompts (In [1]:) are left out and
-so are the cells the deck marks "skip" (the setup cell). Open slides/build/*.slides.html in a
-browser, or serve the folder (`python -m http.server -d slides/build`), and copy the whole folder
-to present elsewhere.
+reveal.js, require.js and jQuery come from npm (versions pinned in slides/package.json;
+`npm install` runs once, on a machine that reaches the npm registry) and are copied into
+slides/build/vendor/, which the pages load by relative path; reveal.js's "white" theme brings its
+font (Source Sans Pro) along. slides/offline.html.j2 drops the scripts nbconvert would fetch from a
+CDN, inlines slides/rise.css (the stylesheet the live slides use too) and configures reveal.js from
+each deck's "rise" metadata, so the export shows what jupyterlab-rise shows. Prompts (In [1]:) are
+left out and so are the cells the deck marks "skip" (the setup cell). Open
+slides/build/*.slides.html in a browser, or serve the folder
+(`python -m http.server -d slides/build`), and copy the whole folder to present elsewhere.
 """
 import pathlib
 import shutil
@@ -45,7 +45,8 @@ def exporter(theme):
 
 def main():
     if not all(source.exists() for source in VENDOR.values()):
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(SLIDES)], check=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(SLIDES)],
+                       check=True)
     shutil.rmtree(BUILD, ignore_errors=True)
     for target, source in VENDOR.items():
         destination = BUILD / "vendor" / target
@@ -55,7 +56,8 @@ def main():
     for deck in decks:
         nb = nbformat.read(deck, as_version=4)
         theme = nb.metadata.get("rise", {}).get("theme", "white")
-        html, _ = exporter(theme).from_notebook_node(nb, resources={"metadata": {"name": deck.stem}})
+        resources = {"metadata": {"name": deck.stem}}
+        html, _ = exporter(theme).from_notebook_node(nb, resources=resources)
         (BUILD / f"{deck.stem}.slides.html").write_text(html, encoding="utf-8")
     print(f"wrote {len(decks)} decks to {BUILD.relative_to(ROOT)}/")
 

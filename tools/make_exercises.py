@@ -29,7 +29,8 @@ def strip_solution(source: str) -> str:
         marker = line.strip()
         if marker == BEGIN:
             indent = line[: len(line) - len(line.lstrip())]
-            out.append(f'{indent}raise NotImplementedError("Your turn: write this part, then run the check below.")\n')
+            out.append(f'{indent}raise NotImplementedError('
+                       '"Your turn: write this part, then run the check below.")\n')
             skipping = True
         elif marker == END:
             if not skipping:
@@ -57,7 +58,8 @@ def render(nb: dict) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only check that exercises/ is up to date")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that exercises/ is up to date")
     args = parser.parse_args()
     stale = []
     for solution in sorted((ROOT / "solutions").glob("*.ipynb")):
@@ -69,7 +71,8 @@ def main():
         else:
             target.write_text(text)
     if stale:
-        print(f"exercises/ is out of date for {', '.join(stale)}: run python tools/make_exercises.py")
+        print(f"exercises/ is out of date for {', '.join(stale)}: "
+              "run python tools/make_exercises.py")
         sys.exit(1)
 
 

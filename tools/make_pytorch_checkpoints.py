@@ -1,4 +1,5 @@
-"""Make the PyTorch checkpoints that notebook 8 ports to NNX, and PyTorch's outputs to check against.
+"""Make the PyTorch checkpoints that notebook 8 ports to NNX, and PyTorch's outputs to check
+against.
 
 Notebook 8 ("From PyTorch to NNX") and its exercises read these files, with `safetensors` and numpy
 only; this script is the one place that needs PyTorch. It trains three small models on MNIST in
@@ -26,7 +27,8 @@ MNIST is read with `tfds.data_source` (no TensorFlow) from `--data-dir` (default
 Everything is seeded. The run that made the committed files used 12 minutes of CPU time on a
 2-core machine (54 minutes of wall time, shared with other jobs). Rerun on the same machine and
 torch version, it writes the same tensors; elsewhere the last bits of the floats may differ, which
-is why PyTorch's outputs are stored next to the weights: the notebook checks NNX against these files.
+is why PyTorch's outputs are stored next to the weights: the notebook checks NNX against these
+files.
 """
 import argparse
 import os
@@ -83,7 +85,7 @@ class MLP(nn.Module):
 
 
 class RowLSTM(nn.Module):
-    """Exercise 8.5: an LSTM reads an image's 28 rows as 28 time steps; a Linear reads its last h."""
+    """Exercise 8.5: an LSTM reads an image's 28 rows as 28 time steps, a Linear its last h."""
 
     def __init__(self):
         super().__init__()
@@ -144,7 +146,8 @@ def state_dict_arrays(model):
 
 def save(name, arrays, description):
     path = OUT / name
-    arrays = {k: np.array(v, order="C") for k, v in arrays.items()}   # (np.array keeps 0-d arrays 0-d)
+    # (np.array keeps 0-d arrays 0-d)
+    arrays = {k: np.array(v, order="C") for k, v in arrays.items()}
     # one metadata entry: safetensors writes several in no fixed order, so reruns would differ
     about = f"{description}; made by {pathlib.Path(__file__).name}, torch {torch.__version__}"
     save_file(arrays, str(path), metadata={"about": about})
