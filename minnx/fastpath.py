@@ -71,6 +71,8 @@ def _can_remember(args, kwargs, lifted):
     for i, x in enumerate(args):
         if i not in lifted.plan.positions and not isinstance(x, _ARRAY_TYPES):
             return False
+        if i in lifted.plan.positions and not isinstance(x, (Pytree, Variable)):
+            return False  # a tuple or dict holding a Module: it cannot be weakly referenced
     if not all(isinstance(leaf, Variable) for leaf in lifted.leaves):
         return False
     for obj in lifted.objects:

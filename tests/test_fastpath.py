@@ -122,3 +122,14 @@ def test_a_new_model_in_place_of_an_old_one(walks):
         gc.collect()  # the next model may get the old one's id
     for got, expected in outs:
         assert jnp.allclose(got, expected)
+
+
+def test_a_module_inside_a_tuple_argument(walks):
+    """A tuple or dict holding a Module cannot be weakly referenced: such a call is never
+    remembered, and it runs (flax runs it too)."""
+    def body(nnx):
+        model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+        step = nnx.jit(lambda pair: pair[0]["m"](jnp.ones(2)))
+        return [step(({"m": model},)), step(({"m": model},))]
+    run_both(body)
+    assert walks["n"] == 2
