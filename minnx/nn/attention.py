@@ -1,9 +1,6 @@
-"""Attention: scaled dot-product attention, its mask helpers, and MultiHeadAttention, with the
-key/value cache of autoregressive decoding (`decode=True` and `init_cache`, as in flax.nnx).
-
-Shapes follow flax, not PyTorch: queries/keys/values are `[batch..., length, heads, head_dim]`,
-weights and masks `[batch..., heads, q_length, kv_length]`, and a mask keeps where it is True.
-"""
+"""Attention: scaled dot-product attention, its masks, and MultiHeadAttention with the key/value
+cache of autoregressive decoding. Shapes follow flax: queries/keys/values are
+`[batch..., length, heads, head_dim]`, weights and masks `[batch..., heads, q_len, kv_len]`."""
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -23,11 +20,8 @@ def dot_product_attention_weights(query, key, bias=None, mask=None, broadcast_dr
                                   dropout_rng=None, dropout_rate=0.0, deterministic=False,
                                   dtype=None, precision=None, module=None,
                                   promote_dtype=promote_dtype, is_causal=False):
-    """softmax(q k^T / sqrt(d) + bias), masked, then dropout: `[batch..., heads, q_len, kv_len]`.
-
-    With fewer key heads than query heads (grouped-query attention), key head j serves the
-    query heads j * group ... (j + 1) * group - 1.
-    """
+    """softmax(q k^T / sqrt(d) + bias), masked, then dropout. With fewer key heads than query
+    heads (grouped-query attention), key head j serves query heads j * group ... up to the next."""
     query, key = promote_dtype((query, key), dtype=dtype)
     dtype = query.dtype
     group = query.shape[-2] // key.shape[-2]
@@ -47,10 +41,9 @@ def dot_product_attention_weights(query, key, bias=None, mask=None, broadcast_dr
         module.sow(Intermediate, "attention_weights", weights)
     if not deterministic and dropout_rate > 0.0:
         keep_prob = 1.0 - dropout_rate
+        shape = weights.shape
         if broadcast_dropout:  # one dropout pattern shared by every batch entry and head
             shape = (1,) * (key.ndim - 2) + weights.shape[-2:]
-        else:
-            shape = weights.shape
         keep = jax.random.bernoulli(dropout_rng, keep_prob, shape)
         weights = weights * (keep.astype(dtype) / jnp.asarray(keep_prob, dtype=dtype))
     return weights
@@ -82,12 +75,10 @@ def _fused_attention(query, key, value, bias, mask, is_causal):
     """As flax does without dropout or sown weights: JAX's `jax.nn.dot_product_attention`,
     which takes one batch axis at most, so several are flattened into one and back."""
     batch = query.shape[:-3]
-
     def one_batch_axis(x):
         if x is None or len(batch) <= 1:
             return x
         return x.reshape(-1, *x.shape[-3:])
-
     if mask is not None:
         mask = mask.astype(jnp.bool_)
     query, key, value, bias, mask = (one_batch_axis(x) for x in (query, key, value, bias, mask))
@@ -97,8 +88,7 @@ def _fused_attention(query, key, value, bias, mask, is_causal):
 
 def make_attention_mask(query_input, key_input, pairwise_fn=jnp.multiply, extra_batch_dims=0,
                         dtype=jnp.float32):
-    """`pairwise_fn(query_input[..., :, None], key_input[..., None, :])` as a
-    `[batch..., 1, q, kv]` mask."""
+    """`pairwise_fn(query_input[..., :, None], key_input[..., None, :])`, `[batch..., 1, q, kv]`."""
     mask = pairwise_fn(jnp.expand_dims(query_input, -1), jnp.expand_dims(key_input, -2))
     mask = jnp.expand_dims(mask, -3)
     mask = jnp.expand_dims(mask, tuple(range(extra_batch_dims)))
@@ -117,48 +107,36 @@ def combine_masks(*masks, dtype=jnp.float32):
     if not masks:
         return None
     if len({m.ndim for m in masks}) > 1:
-        ranks = tuple(m.ndim for m in masks)
-        raise ValueError(f"minnx.combine_masks: masks must have the same rank, got {ranks}.")
+        raise ValueError("minnx.combine_masks: masks must have the same rank, got "
+                         f"{tuple(m.ndim for m in masks)}.")
     combined = masks[0]
     for mask in masks[1:]:
         combined = jnp.logical_and(combined, mask)
     return combined.astype(dtype)
 
 
-# flax.nnx options that minnx does not implement: passing one raises instead of ignoring it.
-FLAX_ONLY_OPTIONS = {
-    "qkv_dot_general": "a custom dot_general (deprecated in flax too)",
-    "out_dot_general": "a custom dot_general (deprecated in flax too)",
-    "qkv_dot_general_cls": "a custom dot_general (deprecated in flax too)",
-    "out_dot_general_cls": "a custom dot_general (deprecated in flax too)",
-    "kernel_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "out_kernel_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "bias_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "out_bias_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "query_ln_scale_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "key_ln_scale_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "out_sharding": "output sharding (minnx has no sharding annotations)",
-    "qkv_sharding": "output sharding (minnx has no sharding annotations)",
-}
-
-
 def refuse_flax_only_options(where, **options):
-    """Raise a TypeError naming each option that was given a value (None and {} are defaults)."""
+    """flax.nnx options minnx does not implement: raise a TypeError naming each one given a
+    value (None and {} are the defaults) rather than ignore it."""
     given = [name for name, value in options.items() if value]
+    what = []
+    for name in given:
+        if "dot_general" in name:
+            what.append(f"{name}= is a custom dot_general (deprecated in flax too)")
+        elif name.endswith("metadata"):
+            what.append(f"{name}= is sharding metadata (minnx has no sharding annotations)")
+        else:
+            what.append(f"{name}= is output sharding (minnx has no sharding annotations)")
     if given:
-        what = "; ".join(f"{name}= is {FLAX_ONLY_OPTIONS[name]}" for name in given)
-        raise TypeError(f"{where} does not support {what}. Leave it out, or run on flax.nnx.")
+        raise TypeError(f"{where} does not support {'; '.join(what)}. Leave it out, or run on "
+                        "flax.nnx.")
 
 
 class MultiHeadAttention(Module):
-    """Multi-head attention, like `torch.nn.MultiheadAttention(batch_first=True)`: project the
-    inputs to queries, keys and values per head, attend, project the heads back to features.
-
-    With `decode=True` it decodes one position per call: `init_cache(shape)` first makes the
-    key/value cache (`cached_key`, `cached_value`: `Cache` Variables of shape
-    `[batch..., max_length, num_kv_heads, head_dim]`, and `cache_index`, the next position);
-    each call writes its key and value there and attends to every position written so far.
-    """
+    """Like `torch.nn.MultiheadAttention(batch_first=True)`: project the inputs to queries, keys
+    and values per head, attend, project the heads back to features. With `decode=True` each
+    call decodes one position: it writes its key and value into the cache that `init_cache`
+    made and attends to every position written so far."""
 
     def __init__(self, num_heads: int, in_features: int, qkv_features=None, out_features=None,
                  num_kv_heads=None, in_kv_features=None, *, dtype=None,
@@ -173,9 +151,8 @@ class MultiHeadAttention(Module):
                  out_kernel_metadata=None, bias_metadata=None, out_bias_metadata=None,
                  query_ln_scale_metadata=None, key_ln_scale_metadata=None):
         if rngs is None:
-            example = (f"MultiHeadAttention({num_heads}, {in_features}, decode=False, "
-                       "rngs=minnx.Rngs(0))")
-            raise need_rngs("MultiHeadAttention", example)
+            raise need_rngs("MultiHeadAttention", f"MultiHeadAttention({num_heads}, "
+                            f"{in_features}, decode=False, rngs=minnx.Rngs(0))")
         refuse_flax_only_options(
             "minnx.MultiHeadAttention", qkv_dot_general=qkv_dot_general,
             out_dot_general=out_dot_general, qkv_dot_general_cls=qkv_dot_general_cls,
@@ -214,22 +191,16 @@ class MultiHeadAttention(Module):
         self.query = projection(in_features, heads, qkv_promote_dtype)
         self.key = projection(self.in_kv_features, kv_heads, qkv_promote_dtype)
         self.value = projection(self.in_kv_features, kv_heads, qkv_promote_dtype)
-        query_ln = None
-        key_ln = None
-        if normalize_qk:  # LayerNorm over each head's queries and keys (ViT-22B)
-            query_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype,
-                                 param_dtype=param_dtype, promote_dtype=ln_promote_dtype, rngs=rngs)
-            key_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype,
-                               param_dtype=param_dtype, promote_dtype=ln_promote_dtype, rngs=rngs)
-        self.query_ln = query_ln
-        self.key_ln = key_ln
+
+        def layer_norm():  # over each head's queries and keys (ViT-22B), if normalize_qk
+            return LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype,
+                             promote_dtype=ln_promote_dtype, rngs=rngs)
+        self.query_ln = layer_norm() if normalize_qk else None
+        self.key_ln = layer_norm() if normalize_qk else None
         self.out = projection(heads, self.out_features, out_promote_dtype, axis=(-2, -1),
                               kernel=out_kernel_init or kernel_init,
                               bias=out_bias_init or bias_init)
-        dropout_stream = None
-        if keep_rngs and dropout_rate > 0:
-            dropout_stream = rngs.dropout.fork()
-        self.rngs = dropout_stream
+        self.rngs = rngs.dropout.fork() if keep_rngs and dropout_rate > 0 else None
         # The decoding cache, empty until init_cache fills it: data(None) says that these
         # attributes will hold state (Cache Variables), not configuration.
         self.cached_key = data(None)
@@ -246,10 +217,8 @@ class MultiHeadAttention(Module):
         if inputs_k is None and inputs_v is not None:
             raise ValueError(f"{where}: inputs_v without inputs_k; pass the same array as "
                              "inputs_k for both.")
-        if inputs_k is None:
-            inputs_k = inputs_q
-        if inputs_v is None:
-            inputs_v = inputs_k
+        inputs_k = inputs_q if inputs_k is None else inputs_k
+        inputs_v = inputs_k if inputs_v is None else inputs_v
         check_features("MultiHeadAttention", inputs_q, self.in_features, lambda got: (
             f"Build it with in_features={got}, or project the queries to {self.in_features} "
             "features."))
@@ -263,8 +232,7 @@ class MultiHeadAttention(Module):
         if self.normalize_qk:
             query = self.query_ln(query)
             key = self.key_ln(key)
-        if decode is None:
-            decode = self.decode
+        decode = self.decode if decode is None else decode
         if decode is None:
             raise ValueError(f"{where}: pass decode=False (or True, to decode with a cache) to "
                              "the constructor or the call; flax 0.12 asks for it too.")
@@ -313,8 +281,7 @@ class MultiHeadAttention(Module):
         """(deterministic, dropout key): the call's choice first, then the constructor's."""
         if self.dropout_rate == 0.0:  # as flax: no dropout, no question
             return True, None
-        if deterministic is None:
-            deterministic = self.deterministic
+        deterministic = self.deterministic if deterministic is None else deterministic
         if deterministic is None:
             raise ValueError(
                 f"minnx.MultiHeadAttention has dropout_rate={self.dropout_rate} but does not know "
@@ -322,8 +289,7 @@ class MultiHeadAttention(Module):
                 "the constructor or the call.")
         if deterministic:
             return True, None
-        if rngs is None:
-            rngs = self.rngs
+        rngs = self.rngs if rngs is None else rngs
         if isinstance(rngs, Rngs):
             rngs = rngs.dropout
         if rngs is None:
@@ -346,11 +312,8 @@ class MultiHeadAttention(Module):
         self.cache_index = Cache(jnp.array(0, dtype=jnp.int32))
 
     def set_view(self, deterministic=None, decode=None, batch_size=None, max_length=None):
-        """What `nnx.view(model, deterministic=..., decode=...)` changes on this layer.
-
-        As in flax 0.12.8, `decode=True` makes no cache here: flax would make one only if the
-        cache attributes were missing, and `__init__` always sets them (to None), so
-        `batch_size` and `max_length` change nothing. Call `init_cache` to make the cache."""
+        """What `nnx.view(model, deterministic=..., decode=...)` changes. As in flax 0.12.8, it
+        makes no cache (`batch_size`, `max_length` change nothing): call `init_cache` for one."""
         if deterministic is not None:
             self.deterministic = deterministic
         if decode is not None:
