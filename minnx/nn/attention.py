@@ -11,7 +11,7 @@ from ..rngs import Rngs
 from ..variables import Cache, Intermediate
 from . import initializers
 from .dtypes import promote_dtype
-from .errors import check_features, need_rngs
+from .errors import check_features, check_rngs
 from .linear import LinearGeneral
 from .normalization import LayerNorm
 
@@ -56,9 +56,8 @@ def dot_product_attention(query, key, value, bias=None, mask=None, broadcast_dro
     """The attention weights applied to `value`: shape `[batch..., q_len, heads, v_dim]`."""
     query, key, value = promote_dtype((query, key, value), dtype=dtype)
     if not query.ndim == key.ndim == value.ndim:
-        raise ValueError(f"minnx attention: query, key and value must have the same rank, got "
-                         f"shapes {query.shape}, {key.shape} and {value.shape}; each is "
-                         "[batch..., length, heads, head_dim].")
+        raise ValueError("minnx attention: query, key and value ([batch..., length, heads, "
+                         f"head_dim]) differ in rank: {query.shape}, {key.shape}, {value.shape}.")
     if key.shape[-3] != value.shape[-3]:
         raise ValueError(f"minnx attention: keys and values differ in length ({key.shape[-3]} "
                          f"vs {value.shape[-3]}); give one value per key.")
@@ -72,8 +71,7 @@ def dot_product_attention(query, key, value, bias=None, mask=None, broadcast_dro
 
 
 def _fused_attention(query, key, value, bias, mask, is_causal):
-    """As flax does without dropout or sown weights: JAX's `jax.nn.dot_product_attention`,
-    which takes one batch axis at most, so several are flattened into one and back."""
+    """As flax without dropout or sown weights: `jax.nn.dot_product_attention` (one batch axis)."""
     batch = query.shape[:-3]
     def one_batch_axis(x):
         if x is None or len(batch) <= 1:
@@ -115,19 +113,18 @@ def combine_masks(*masks, dtype=jnp.float32):
     return combined.astype(dtype)
 
 
+# What the flax.nnx options that minnx does not implement are, by the last word of their name.
+FLAX_ONLY_OPTIONS = {"metadata": "sharding metadata (minnx has no sharding annotations)",
+                     "sharding": "output sharding (minnx has no sharding annotations)"}
+
+
 def refuse_flax_only_options(where, **options):
-    """flax.nnx options minnx does not implement: raise a TypeError naming each one given a
-    value (None and {} are the defaults) rather than ignore it."""
+    """Raise a TypeError naming each option given a value (None and {} are the defaults)."""
     given = [name for name, value in options.items() if value]
-    what = []
-    for name in given:
-        if "dot_general" in name:
-            what.append(f"{name}= is a custom dot_general (deprecated in flax too)")
-        elif name.endswith("metadata"):
-            what.append(f"{name}= is sharding metadata (minnx has no sharding annotations)")
-        else:
-            what.append(f"{name}= is output sharding (minnx has no sharding annotations)")
     if given:
+        dot_general = "a custom dot_general (deprecated in flax too)"
+        what = [f"{name}= is {FLAX_ONLY_OPTIONS.get(name.split('_')[-1], dot_general)}"
+                for name in given]
         raise TypeError(f"{where} does not support {'; '.join(what)}. Leave it out, or run on "
                         "flax.nnx.")
 
@@ -150,9 +147,7 @@ class MultiHeadAttention(Module):
                  out_dot_general_cls=None, rngs=None, keep_rngs=True, kernel_metadata=None,
                  out_kernel_metadata=None, bias_metadata=None, out_bias_metadata=None,
                  query_ln_scale_metadata=None, key_ln_scale_metadata=None):
-        if rngs is None:
-            raise need_rngs("MultiHeadAttention", f"MultiHeadAttention({num_heads}, "
-                            f"{in_features}, decode=False, rngs=minnx.Rngs(0))")
+        check_rngs(rngs, "MultiHeadAttention", num_heads, in_features, decode=False)
         refuse_flax_only_options(
             "minnx.MultiHeadAttention", qkv_dot_general=qkv_dot_general,
             out_dot_general=out_dot_general, qkv_dot_general_cls=qkv_dot_general_cls,
@@ -210,8 +205,7 @@ class MultiHeadAttention(Module):
     def __call__(self, inputs_q, inputs_k=None, inputs_v=None, *, mask=None, deterministic=None,
                  rngs=None, sow_weights=False, decode=None, is_causal=False, out_sharding=None,
                  qkv_sharding=None):
-        """Attend from `inputs_q` to `inputs_k`/`inputs_v` (both default to `inputs_q`:
-        self-attention). With `decode=True`, `inputs_q` holds one position per sequence."""
+        """Attend from `inputs_q` to `inputs_k`/`inputs_v` (default `inputs_q`: self-attention)."""
         where = "minnx.MultiHeadAttention"
         refuse_flax_only_options(where, out_sharding=out_sharding, qkv_sharding=qkv_sharding)
         if inputs_k is None and inputs_v is not None:
@@ -239,17 +233,15 @@ class MultiHeadAttention(Module):
         if decode:
             key, value, mask = self._use_cache(key, value, mask)
         deterministic, dropout_rng = self._dropout(deterministic, rngs)
+        module = self if sow_weights else None
         x = self.attention_fn(query, key, value, mask=mask, dropout_rng=dropout_rng,
-                              dropout_rate=self.dropout_rate,
-                              broadcast_dropout=self.broadcast_dropout,
-                              deterministic=deterministic, dtype=self.dtype,
-                              precision=self.precision, module=self if sow_weights else None,
-                              is_causal=is_causal)
+                              dropout_rate=self.dropout_rate, deterministic=deterministic,
+                              broadcast_dropout=self.broadcast_dropout, dtype=self.dtype,
+                              precision=self.precision, module=module, is_causal=is_causal)
         return self.out(x)
 
     def _use_cache(self, key, value, mask):
-        """Write this position's key and value into the cache at `cache_index`, move the index
-        on, and return the whole cache with a mask that hides the positions not written yet."""
+        """Write the key and value at `cache_index`; return the cache, masking unwritten rows."""
         where = "minnx.MultiHeadAttention(decode=True)"
         if self.cached_key is None or self.cached_value is None or self.cache_index is None:
             raise ValueError(f"{where}: the key/value cache is not there; call "
@@ -262,9 +254,9 @@ class MultiHeadAttention(Module):
                 f"{tuple(batch)}: expected keys of shape {expected}, got {key.shape}. Feed "
                 "inputs of shape (*batch, 1, features), or init_cache for this batch.")
         if key.dtype != self.cached_key.dtype:
-            raise TypeError(
-                f"{where}: the cache holds {self.cached_key.dtype} but the keys are {key.dtype}; "
-                f"make the cache with init_cache(shape, dtype=jnp.{key.dtype}).")
+            raise TypeError(f"{where}: the cache holds {self.cached_key.dtype} but the keys are "
+                            f"{key.dtype}; make the cache with init_cache(shape, dtype=jnp."
+                            f"{key.dtype}).")
         index = self.cache_index[...]
         zero = jnp.zeros((), index.dtype)
         start = (zero,) * len(batch) + (index, zero, zero)
@@ -283,37 +275,30 @@ class MultiHeadAttention(Module):
             return True, None
         deterministic = self.deterministic if deterministic is None else deterministic
         if deterministic is None:
-            raise ValueError(
-                f"minnx.MultiHeadAttention has dropout_rate={self.dropout_rate} but does not know "
-                "if it is training: call model.train() or model.eval(), or pass deterministic= to "
-                "the constructor or the call.")
+            raise ValueError(f"minnx.MultiHeadAttention has dropout_rate={self.dropout_rate} but "
+                             "no deterministic=: call model.train() or model.eval(), or pass it.")
         if deterministic:
             return True, None
         rngs = self.rngs if rngs is None else rngs
         if isinstance(rngs, Rngs):
             rngs = rngs.dropout
         if rngs is None:
-            raise ValueError(
-                "minnx.MultiHeadAttention is training with dropout but has no random stream "
-                "(keep_rngs=False): pass rngs=minnx.Rngs(dropout=...) to the call, or call "
-                "model.eval().")
+            raise ValueError("minnx.MultiHeadAttention is training with dropout but has no random "
+                             "stream (keep_rngs=False): pass rngs= to the call, or model.eval().")
         return False, rngs()
 
     def init_cache(self, input_shape, dtype=jnp.float32):
-        """Make an empty key/value cache for decoding inputs of `input_shape`, that is
-        `(*batch, max_length, features)`; `dtype` must be the dtype the keys are computed in."""
+        """An empty cache for inputs (*batch, max_length, features), in the keys' dtype."""
         if len(input_shape) < 2:
-            raise ValueError(
-                f"minnx.MultiHeadAttention.init_cache takes the shape of a whole input, "
-                f"(*batch, max_length, features), got {tuple(input_shape)}.")
+            raise ValueError("minnx.MultiHeadAttention.init_cache takes the shape of a whole "
+                             f"input, (*batch, max_length, features), got {tuple(input_shape)}.")
         cache_shape = (*input_shape[:-1], self.num_kv_heads, self.head_dim)
         self.cached_key = Cache(jnp.zeros(cache_shape, dtype))
         self.cached_value = Cache(jnp.zeros(cache_shape, dtype))
         self.cache_index = Cache(jnp.array(0, dtype=jnp.int32))
 
     def set_view(self, deterministic=None, decode=None, batch_size=None, max_length=None):
-        """What `nnx.view(model, deterministic=..., decode=...)` changes. As in flax 0.12.8, it
-        makes no cache (`batch_size`, `max_length` change nothing): call `init_cache` for one."""
+        """For `nnx.view`; as in flax 0.12.8 it makes no cache (batch_size, max_length unused)."""
         if deterministic is not None:
             self.deterministic = deterministic
         if decode is not None:
@@ -321,15 +306,12 @@ class MultiHeadAttention(Module):
 
 
 def _check_heads(num_heads, num_kv_heads, qkv_features):
-    where = "minnx.MultiHeadAttention"
     if qkv_features % num_heads:
         ok = [h for h in range(1, qkv_features + 1) if qkv_features % h == 0]
         multiple = -(-qkv_features // num_heads) * num_heads
-        raise ValueError(
-            f"{where}: qkv_features={qkv_features} does not split evenly into num_heads="
-            f"{num_heads} heads. Use num_heads in {ok}, or qkv_features={multiple} (any "
-            f"multiple of {num_heads}).")
+        raise ValueError(f"minnx.MultiHeadAttention: qkv_features={qkv_features} does not split "
+                         f"evenly into num_heads={num_heads} heads. Use num_heads in {ok}, or "
+                         f"qkv_features={multiple} (any multiple of {num_heads}).")
     if num_heads % num_kv_heads:
-        raise ValueError(
-            f"{where}: num_heads={num_heads} is not a multiple of num_kv_heads={num_kv_heads}; "
-            "each key/value head must serve a whole group of query heads.")
+        raise ValueError(f"minnx.MultiHeadAttention: num_heads={num_heads} is not a multiple of "
+                         f"num_kv_heads={num_kv_heads}: each key/value head serves a group.")

@@ -6,13 +6,12 @@ from ..module import Module
 from ..variables import Param
 from . import initializers
 from .dtypes import promote_dtype
-from .errors import check_features, need_rngs
+from .errors import check_features, check_rngs
 
 default_kernel_init = initializers.lecun_normal()
 
 
 def _per_axis(x, n):
-    """`x` for each of the n spatial axes: an int (None means 1) repeated, or a sequence."""
     if x is None:
         x = 1
     return (x,) * n if isinstance(x, int) else tuple(x)
@@ -37,12 +36,9 @@ class _ConvBase(Module):
     def __init__(self, in_features, out_features, kernel_size, strides, padding, kernel_dilation,
                  use_bias, mask, dtype, param_dtype, precision, kernel_init, bias_init,
                  promote_dtype, preferred_element_type, rngs, io):
-        """Keep the settings as attributes, as flax does; draw a kernel of shape
-        (*kernel_size, *io), then the bias."""
+        """Keep the settings as attributes, as flax does; draw the kernel, then the bias."""
         layer = type(self).__name__
-        if rngs is None:
-            example = f"{layer}({in_features}, {out_features}, {kernel_size!r}, rngs=minnx.Rngs(0))"
-            raise need_rngs(layer, example)
+        check_rngs(rngs, layer, in_features, out_features, kernel_size)
         self.in_features = in_features
         self.out_features = out_features
         self.kernel_size = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
@@ -73,18 +69,16 @@ class _ConvBase(Module):
             raise ValueError(f"minnx.{layer} with a {n}D kernel expected inputs {layout} (or "
                              f"{layout[1:]} for one example), got shape {getattr(x, 'shape', x)}.")
         b = x.ndim - n - 1  # the channel axis, if the input is channels-first
-
-        def fix(got):
-            torch = "N" + layout[-1] + layout[1:-1]
-            text = f"NNX wants channels last ({layout}), unlike PyTorch's {torch}: "
-            if x.shape[b] == self.in_features:
-                order = (*range(b), *range(b + 1, x.ndim), b)
-                return text + f"this input looks channels-first, so pass x.transpose{order}."
-            if self.in_features == 1:
-                return text + "to add the missing channel axis, pass x[..., None]."
-            return text + (f"if the input is right, build the layer as "
-                           f"{layer}({got}, {self.out_features}, ...).")
-        check_features(layer, x, self.in_features, fix, axis_name="channel")
+        fix = f"NNX wants channels last ({layout}), unlike PyTorch's N{layout[-1]}{layout[1:-1]}: "
+        if x.shape[b] == self.in_features:
+            order = (*range(b), *range(b + 1, x.ndim), b)
+            fix += f"this input looks channels-first, so pass x.transpose{order}."
+        elif self.in_features == 1:
+            fix += "to add the missing channel axis, pass x[..., None]."
+        else:
+            fix += f"if the input is right, build the layer as {layer}({x.shape[-1]}, "
+            fix += f"{self.out_features}, ...)."
+        check_features(layer, x, self.in_features, lambda got: fix, axis_name="channel")
 
     def __call__(self, inputs):
         """Convolve `inputs` (batch..., *spatial, in_features); the batch axes are optional."""
@@ -104,8 +98,7 @@ class _ConvBase(Module):
 
 
 class Conv(_ConvBase):
-    """A convolution, like `torch.nn.Conv1d/2d/3d` but channels last: inputs (N, *spatial, C),
-    kernel (*kernel_size, in_features // feature_group_count, out_features)."""
+    """Like `torch.nn.Conv2d` (or 1d, 3d) but channels last: inputs (N, *spatial, C)."""
 
     def __init__(self, in_features: int, out_features: int, kernel_size, strides=1, *,
                  padding="SAME", input_dilation=1, kernel_dilation=1,
@@ -149,8 +142,7 @@ class Conv(_ConvBase):
 
 
 class ConvTranspose(_ConvBase):
-    """A transposed convolution (upsampling), like `torch.nn.ConvTranspose2d` but channels last.
-    Its padding is lax.conv_transpose's, not PyTorch's `dilation * (kernel_size - 1) - padding`."""
+    """Like `torch.nn.ConvTranspose2d` (upsampling) but channels last, with lax's padding."""
 
     def __init__(self, in_features: int, out_features: int, kernel_size, strides=None, *,
                  padding="SAME", kernel_dilation=None, use_bias: bool = True, mask=None,

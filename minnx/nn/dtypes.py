@@ -3,8 +3,7 @@ import jax.numpy as jnp
 
 
 def canonicalize_dtype(*args, dtype=None, inexact=True):
-    """The dtype to compute in: `dtype` if given, else the common dtype of `args` (made a float
-    type if `inexact` and they are integers)."""
+    """`dtype` if given, else the common dtype of `args` (a float type if `inexact`)."""
     if dtype is None:
         arrays = [jnp.asarray(x) for x in args if x is not None]
         dtype = jnp.result_type(*arrays)

@@ -1,27 +1,24 @@
-"""Embed: a table of learned vectors looked up by integer id; `attend` reuses it as an output
-layer."""
+"""Embed: a table of learned vectors looked up by integer id (`attend`: as an output layer)."""
 import jax.numpy as jnp
 
 from ..module import Module
 from ..variables import Param
 from . import initializers
 from .dtypes import promote_dtype
-from .errors import check_features, need_rngs
+from .errors import check_features, check_rngs
 
 default_embed_init = initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)
 
 
 class Embed(Module):
-    """Like `torch.nn.Embedding`: row i of `embedding` (num_embeddings, features) is id i's
-    vector."""
+    """Like `torch.nn.Embedding`: row i of `embedding` is id i's vector."""
 
     def __init__(self, num_embeddings: int, features: int, *, dtype=None,
                  param_dtype=jnp.float32, embedding_init=default_embed_init,
                  promote_dtype=promote_dtype, rngs=None):
-        if rngs is None:
-            raise need_rngs("Embed", f"Embed({num_embeddings}, {features}, rngs=minnx.Rngs(0))")
-        table = embedding_init(rngs.params(), (num_embeddings, features), param_dtype)
-        self.embedding = Param(table)
+        check_rngs(rngs, "Embed", num_embeddings, features)
+        self.embedding = Param(embedding_init(rngs.params(), (num_embeddings, features),
+                                              param_dtype))
         self.num_embeddings = num_embeddings
         self.features = features
         self.dtype = dtype or self.embedding.dtype
@@ -41,8 +38,7 @@ class Embed(Module):
         return jnp.take(embedding, inputs, axis=0)  # an id out of range gives NaNs, as in flax
 
     def attend(self, query):
-        """Dot `query` (..., features) with every embedding: logits (..., num_embeddings), as an
-        output layer tied to the embedding."""
+        """Logits (..., num_embeddings): `query` dotted with every embedding (tied weights)."""
         check_features("Embed.attend", query, self.features, lambda got: (
             f"The query's last axis must be the embedding size {self.features}, not {got}."))
         query, embedding = self.promote_dtype((query, self.embedding[...]), dtype=self.dtype)

@@ -2,11 +2,14 @@
 import jax.numpy as jnp
 
 
-def need_rngs(layer: str, example: str) -> TypeError:
-    """The error for a layer built without `rngs=`; `example` is the call to write instead."""
-    return TypeError(f"minnx.{layer} needs `rngs=` to draw its initial parameters: NNX creates "
-                     "parameters eagerly, in __init__, from an explicit random key. Write "
-                     f"{example}, or pass the `rngs` your Module received.")
+def check_rngs(rngs, layer: str, *args, **kwargs):
+    """Raise if a layer got no `rngs=`, showing the call `layer(*args, **kwargs, rngs=...)`."""
+    if rngs is None:
+        shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        raise TypeError(f"minnx.{layer} needs `rngs=` to draw its initial parameters: NNX "
+                        "creates parameters eagerly, in __init__, from an explicit random key. "
+                        f"Write {layer}({', '.join(shown)}, rngs=minnx.Rngs(0)), or pass the "
+                        "`rngs` your Module received.")
 
 
 class FeatureMismatchError(ValueError, TypeError):

@@ -1,5 +1,4 @@
-"""Linear: `y = x @ kernel + bias`, with flax's initialisation (lecun_normal, zeros); LinearGeneral
-does the same over several input and output axes."""
+"""Linear: `y = x @ kernel + bias` (lecun_normal, zeros); LinearGeneral: over several axes."""
 import math
 from types import MappingProxyType
 
@@ -10,7 +9,7 @@ from ..module import Module
 from ..variables import Param
 from . import initializers
 from .dtypes import promote_dtype
-from .errors import check_features, need_rngs
+from .errors import check_features, check_rngs
 
 default_kernel_init = initializers.lecun_normal()
 
@@ -23,8 +22,7 @@ class Linear(Module):
                  kernel_init=default_kernel_init, bias_init=initializers.zeros_init(),
                  dot_general=lax.dot_general, promote_dtype=promote_dtype,
                  preferred_element_type=None, rngs=None):
-        if rngs is None:
-            raise need_rngs("Linear", f"Linear({in_features}, {out_features}, rngs=minnx.Rngs(0))")
+        check_rngs(rngs, "Linear", in_features, out_features)
         self.kernel = Param(kernel_init(rngs.params(), (in_features, out_features), param_dtype))
         bias = Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else None
         self.bias = bias
@@ -57,8 +55,7 @@ def _tuple(x):
 
 
 class LinearGeneral(Module):
-    """Linear over several axes at once: contracts input axes `axis` (sizes `in_features`) with a
-    kernel (*batch_axis sizes, *in_features, *out_features); outputs end in `out_features`."""
+    """Contracts input axes `axis` with a kernel (*batch sizes, *in_features, *out_features)."""
 
     def __init__(self, in_features, out_features, *, axis=-1, batch_axis=MappingProxyType({}),
                  use_bias=True, dtype=None, param_dtype=jnp.float32,
@@ -68,9 +65,7 @@ class LinearGeneral(Module):
         self.in_features = _tuple(in_features)
         self.out_features = _tuple(out_features)
         self.axis = _tuple(axis)
-        if rngs is None:
-            raise need_rngs("LinearGeneral", f"LinearGeneral({in_features!r}, {out_features!r}, "
-                            "rngs=minnx.Rngs(0))")
+        check_rngs(rngs, "LinearGeneral", in_features, out_features)
         n = len(self.in_features)
         if n != len(self.axis):
             raise ValueError(

@@ -10,7 +10,7 @@ from ..module import Module
 from ..variables import BatchStat, Param
 from . import initializers
 from .dtypes import canonicalize_dtype, promote_dtype
-from .errors import check_features, need_rngs
+from .errors import check_features, check_rngs
 
 
 def _axes(ndim, axes):
@@ -72,9 +72,7 @@ class _Norm(Module):
 
     def __init__(self, num_features, epsilon, dtype, param_dtype, use_scale, scale_init,
                  axis_name, axis_index_groups, use_fast_variance, promote_dtype, rngs):
-        name = type(self).__name__
-        if rngs is None:
-            raise need_rngs(name, f"{name}({num_features}, rngs=minnx.Rngs(0))")
+        check_rngs(rngs, type(self).__name__, num_features)
         self.scale = _param(scale_init, num_features, param_dtype, use_scale, rngs)
         self.epsilon = epsilon
         self.dtype = dtype
@@ -215,9 +213,7 @@ class GroupNorm(_Norm):
                              f"{num_features} into equal groups. Pick a {name} that divides "
                              f"{num_features}, e.g. {name}={fits}.")
         groups = num_groups or num_features // group_size
-        if rngs is None:
-            example = f"GroupNorm({num_features}, num_groups={groups}, rngs=minnx.Rngs(0))"
-            raise need_rngs("GroupNorm", example)
+        check_rngs(rngs, "GroupNorm", num_features, num_groups=groups)
         self.feature_axis = -1
         self.num_groups = groups
         self.group_size = num_features // groups

@@ -6,8 +6,7 @@ from jax import lax
 
 
 def pool(inputs, init, reduce_fn, window_shape, strides, padding):
-    """Reduce each window of `inputs` (batch..., *window axes, features) with `reduce_fn`, from
-    `init`."""
+    """Reduce each window of `inputs` (batch..., *window, features) with `reduce_fn` from `init`."""
     n = len(window_shape) if isinstance(window_shape, (tuple, list)) else -1
     if strides is None:
         strides = (1,) * n

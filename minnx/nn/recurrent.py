@@ -8,7 +8,7 @@ from ..rngs import RngStream, Rngs
 from ..transforms import Carry, scan
 from . import initializers
 from .dtypes import promote_dtype as default_promote_dtype
-from .errors import check_features, need_rngs
+from .errors import check_features, check_rngs
 from .linear import Linear, default_kernel_init
 
 
@@ -27,11 +27,8 @@ class RNNCellBase(Module):
                  recurrent_kernel_init=None, bias_init=initializers.zeros_init(), dtype=None,
                  param_dtype=jnp.float32, carry_init=None, promote_dtype=default_promote_dtype,
                  rngs=None):
-        """`recurrent_kernel_init=None` is flax's default: LSTM's modified_orthogonal, GRU's
-        orthogonal()."""
-        name = type(self).__name__
-        if rngs is None:
-            raise need_rngs(name, f"{name}({in_features}, {hidden_features}, rngs=minnx.Rngs(0))")
+        """`recurrent_kernel_init=None`: LSTM's modified_orthogonal, GRU's orthogonal(), as flax."""
+        check_rngs(rngs, type(self).__name__, in_features, hidden_features)
         self.in_features = in_features
         self.hidden_features = hidden_features
         self.gate_fn = gate_fn
@@ -77,8 +74,7 @@ class RNNCellBase(Module):
 
 
 class LSTMCell(RNNCellBase):
-    """An LSTM step: gates i, f, g, o add input Linears `ii, if_, ig, io` to hidden ones
-    `hi, hf, hg, ho`. The carry is (c, h), the output h."""
+    """An LSTM step: gates i, f, g, o add input Linears `ii`... to hidden `hi`...; carry (c, h)."""
     carry_parts = 2
     default_recurrent_init = staticmethod(modified_orthogonal)
 
@@ -123,8 +119,7 @@ class GRUCell(RNNCellBase):
 
 
 def flip_sequences(x, seq_lengths, time_axis):
-    """Reverse `x` in time; with `seq_lengths`, each sequence's first `length` steps only
-    (padding stays last)."""
+    """Reverse `x` in time; with `seq_lengths`, only each sequence's steps (padding stays last)."""
     if seq_lengths is None:
         return jnp.flip(x, time_axis)
     steps = x.shape[time_axis]

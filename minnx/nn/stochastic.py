@@ -1,7 +1,5 @@
-"""Dropout: zero a random fraction of inputs in training, do nothing in eval mode.
-
-The layer keeps its own forked RngStream, so calling it advances only its stream.
-"""
+"""Dropout: zero a random fraction of inputs in training, do nothing in eval mode. The layer
+keeps its own forked RngStream, so calling it advances only its stream."""
 import jax
 import jax.numpy as jnp
 from jax import lax
