@@ -15,7 +15,6 @@ from .errors import check_features, check_rngs
 from .linear import LinearGeneral
 from .normalization import LayerNorm
 
-
 def dot_product_attention_weights(query, key, bias=None, mask=None, broadcast_dropout=True,
                                   dropout_rng=None, dropout_rate=0.0, deterministic=False,
                                   dtype=None, precision=None, module=None,
@@ -48,7 +47,6 @@ def dot_product_attention_weights(query, key, bias=None, mask=None, broadcast_dr
         weights = weights * (keep.astype(dtype) / jnp.asarray(keep_prob, dtype=dtype))
     return weights
 
-
 def dot_product_attention(query, key, value, bias=None, mask=None, broadcast_dropout=True,
                           dropout_rng=None, dropout_rate=0.0, deterministic=False, dtype=None,
                           precision=None, module=None, promote_dtype=promote_dtype,
@@ -69,7 +67,6 @@ def dot_product_attention(query, key, value, bias=None, mask=None, broadcast_dro
     value = jnp.repeat(value, weights.shape[-3] // value.shape[-2], axis=-2)
     return jnp.einsum("...hqk,...khd->...qhd", weights, value, precision=precision)
 
-
 def _fused_attention(query, key, value, bias, mask, is_causal):
     """As flax without dropout or sown weights: `jax.nn.dot_product_attention` (one batch axis)."""
     batch = query.shape[:-3]
@@ -83,7 +80,6 @@ def _fused_attention(query, key, value, bias, mask, is_causal):
     out = jax.nn.dot_product_attention(query, key, value, bias, mask, is_causal=is_causal)
     return out.reshape(*batch, *out.shape[-3:])
 
-
 def make_attention_mask(query_input, key_input, pairwise_fn=jnp.multiply, extra_batch_dims=0,
                         dtype=jnp.float32):
     """`pairwise_fn(query_input[..., :, None], key_input[..., None, :])`, `[batch..., 1, q, kv]`."""
@@ -92,12 +88,10 @@ def make_attention_mask(query_input, key_input, pairwise_fn=jnp.multiply, extra_
     mask = jnp.expand_dims(mask, tuple(range(extra_batch_dims)))
     return mask.astype(dtype)
 
-
 def make_causal_mask(x, extra_batch_dims=0, dtype=jnp.float32):
     """A `[batch..., 1, len, len]` mask letting position i attend to positions <= i."""
     idxs = jnp.broadcast_to(jnp.arange(x.shape[-1], dtype=jnp.int32), x.shape)
     return make_attention_mask(idxs, idxs, jnp.greater_equal, extra_batch_dims, dtype)
-
 
 def combine_masks(*masks, dtype=jnp.float32):
     """The logical AND of the masks that are not None (None if there are none)."""
@@ -112,14 +106,11 @@ def combine_masks(*masks, dtype=jnp.float32):
         combined = jnp.logical_and(combined, mask)
     return combined.astype(dtype)
 
-
-# What the flax.nnx options that minnx does not implement are, by the last word of their name.
 FLAX_ONLY_OPTIONS = {"metadata": "sharding metadata (minnx has no sharding annotations)",
                      "sharding": "output sharding (minnx has no sharding annotations)"}
 
-
 def refuse_flax_only_options(where, **options):
-    """Raise a TypeError naming each option given a value (None and {} are the defaults)."""
+    """Refuse flax.nnx options minnx lacks, named by last word, if given (not None or {})."""
     given = [name for name, value in options.items() if value]
     if given:
         dot_general = "a custom dot_general (deprecated in flax too)"
@@ -128,12 +119,9 @@ def refuse_flax_only_options(where, **options):
         raise TypeError(f"{where} does not support {'; '.join(what)}. Leave it out, or run on "
                         "flax.nnx.")
 
-
 class MultiHeadAttention(Module):
-    """Like `torch.nn.MultiheadAttention(batch_first=True)`: project the inputs to queries, keys
-    and values per head, attend, project the heads back to features. With `decode=True` each
-    call decodes one position: it writes its key and value into the cache that `init_cache`
-    made and attends to every position written so far."""
+    """Like `torch.nn.MultiheadAttention(batch_first=True)`. With `decode=True` each call decodes
+    one position, attending to every position written so far in the cache `init_cache` made."""
 
     def __init__(self, num_heads: int, in_features: int, qkv_features=None, out_features=None,
                  num_kv_heads=None, in_kv_features=None, *, dtype=None,
@@ -180,24 +168,20 @@ class MultiHeadAttention(Module):
                                  dtype=dtype, param_dtype=param_dtype, kernel_init=kernel,
                                  bias_init=bias, precision=precision, promote_dtype=promote,
                                  rngs=rngs)
-
         heads = (num_heads, self.head_dim)
         kv_heads = (self.num_kv_heads, self.head_dim)
         self.query = projection(in_features, heads, qkv_promote_dtype)
         self.key = projection(self.in_kv_features, kv_heads, qkv_promote_dtype)
         self.value = projection(self.in_kv_features, kv_heads, qkv_promote_dtype)
-
         def layer_norm():  # over each head's queries and keys (ViT-22B), if normalize_qk
             return LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype,
                              promote_dtype=ln_promote_dtype, rngs=rngs)
         self.query_ln = layer_norm() if normalize_qk else None
         self.key_ln = layer_norm() if normalize_qk else None
-        self.out = projection(heads, self.out_features, out_promote_dtype, axis=(-2, -1),
-                              kernel=out_kernel_init or kernel_init,
-                              bias=out_bias_init or bias_init)
+        self.out = projection(heads, self.out_features, out_promote_dtype, (-2, -1),
+                              out_kernel_init or kernel_init, out_bias_init or bias_init)
         self.rngs = rngs.dropout.fork() if keep_rngs and dropout_rate > 0 else None
-        # The decoding cache, empty until init_cache fills it: data(None) says that these
-        # attributes will hold state (Cache Variables), not configuration.
+        # The decoding cache, empty until init_cache: data(None) marks these as state, not config.
         self.cached_key = data(None)
         self.cached_value = data(None)
         self.cache_index = data(None)
@@ -249,10 +233,10 @@ class MultiHeadAttention(Module):
         *batch, max_length, num_kv_heads, head_dim = self.cached_key.shape
         expected = (*batch, 1, num_kv_heads, head_dim)
         if key.shape != expected:
-            raise ValueError(
-                f"{where} decodes one position per call into a cache made for batch "
-                f"{tuple(batch)}: expected keys of shape {expected}, got {key.shape}. Feed "
-                "inputs of shape (*batch, 1, features), or init_cache for this batch.")
+            raise ValueError(f"{where} decodes one position per call into a cache made for batch "
+                             f"{tuple(batch)}: expected keys of shape {expected}, got "
+                             f"{key.shape}. Feed inputs of shape (*batch, 1, features), or "
+                             "init_cache for this batch.")
         if key.dtype != self.cached_key.dtype:
             raise TypeError(f"{where}: the cache holds {self.cached_key.dtype} but the keys are "
                             f"{key.dtype}; make the cache with init_cache(shape, dtype=jnp."
@@ -265,8 +249,7 @@ class MultiHeadAttention(Module):
         self.cached_key[...] = key
         self.cached_value[...] = value
         self.cache_index[...] = index + 1
-        written = jnp.arange(max_length) <= index
-        written = jnp.broadcast_to(written, (*batch, 1, 1, max_length))
+        written = jnp.broadcast_to(jnp.arange(max_length) <= index, (*batch, 1, 1, max_length))
         return key, value, combine_masks(mask, written)
 
     def _dropout(self, deterministic, rngs):
@@ -276,7 +259,8 @@ class MultiHeadAttention(Module):
         deterministic = self.deterministic if deterministic is None else deterministic
         if deterministic is None:
             raise ValueError(f"minnx.MultiHeadAttention has dropout_rate={self.dropout_rate} but "
-                             "no deterministic=: call model.train() or model.eval(), or pass it.")
+                             "does not know if it is training: call model.train() or model.eval(),"
+                             " or pass deterministic= to the constructor or the call.")
         if deterministic:
             return True, None
         rngs = self.rngs if rngs is None else rngs
@@ -303,7 +287,6 @@ class MultiHeadAttention(Module):
             self.deterministic = deterministic
         if decode is not None:
             self.decode = decode
-
 
 def _check_heads(num_heads, num_kv_heads, qkv_features):
     if qkv_features % num_heads:

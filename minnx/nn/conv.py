@@ -10,12 +10,10 @@ from .errors import check_features, check_rngs
 
 default_kernel_init = initializers.lecun_normal()
 
-
 def _per_axis(x, n):
     if x is None:
         x = 1
     return (x,) * n if isinstance(x, int) else tuple(x)
-
 
 def _padding(padding, n):
     """A padding string as is; an int, or n ints / (low, high) pairs, as n (low, high) pairs."""
@@ -28,7 +26,6 @@ def _padding(padding, n):
                          f"'VALID', 'CIRCULAR', an int, or a sequence of {n} ints or (low, high) "
                          "pairs.")
     return pads
-
 
 class _ConvBase(Module):
     """What Conv and ConvTranspose share: settings, parameters, input checks, batch folding."""
@@ -96,7 +93,6 @@ class _ConvBase(Module):
             y += jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
         return jnp.reshape(y, batch + y.shape[1:])
 
-
 class Conv(_ConvBase):
     """Like `torch.nn.Conv2d` (or 1d, 3d) but channels last: inputs (N, *spatial, C)."""
 
@@ -139,7 +135,6 @@ class Conv(_ConvBase):
             lhs_dilation=_per_axis(self.input_dilation, n), rhs_dilation=dilation,
             dimension_numbers=numbers, feature_group_count=self.feature_group_count,
             precision=self.precision, preferred_element_type=self.preferred_element_type)
-
 
 class ConvTranspose(_ConvBase):
     """Like `torch.nn.ConvTranspose2d` (upsampling) but channels last, with lax's padding."""

@@ -9,7 +9,6 @@ from .errors import check_features, check_rngs
 
 default_embed_init = initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)
 
-
 class Embed(Module):
     """Like `torch.nn.Embedding`: row i of `embedding` is id i's vector."""
 

@@ -1,7 +1,6 @@
 """Errors the layers raise for a learner's common mistakes, worded the same way everywhere."""
 import jax.numpy as jnp
 
-
 def check_rngs(rngs, layer: str, *args, **kwargs):
     """Raise if a layer got no `rngs=`, showing the call `layer(*args, **kwargs, rngs=...)`."""
     if rngs is None:
@@ -11,10 +10,8 @@ def check_rngs(rngs, layer: str, *args, **kwargs):
                         f"Write {layer}({', '.join(shown)}, rngs=minnx.Rngs(0)), or pass the "
                         "`rngs` your Module received.")
 
-
 class FeatureMismatchError(ValueError, TypeError):
     """An input whose feature axis does not fit the layer (flax raises TypeError from JAX)."""
-
 
 def check_features(layer: str, x, expected: int, fix, axis_name: str = "feature"):
     """Raise if the last axis of `x` is not `expected`; `fix(got)` says what to write instead."""

@@ -5,11 +5,9 @@ from jax.nn.initializers import (Initializer, constant, delta_orthogonal,  # noq
                                  normal, ones, orthogonal, truncated_normal, uniform,
                                  variance_scaling, xavier_normal, xavier_uniform, zeros)
 
-
 def zeros_init():
     """flax's name for the `zeros` initializer."""
     return zeros
-
 
 def ones_init():
     """flax's name for the `ones` initializer."""

@@ -13,7 +13,6 @@ from .errors import check_features, check_rngs
 
 default_kernel_init = initializers.lecun_normal()
 
-
 class Linear(Module):
     """A dense layer, like `torch.nn.Linear` but with the kernel stored as (in, out)."""
 
@@ -49,10 +48,8 @@ class Linear(Module):
             y += jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
         return y
 
-
 def _tuple(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
-
 
 class LinearGeneral(Module):
     """Contracts input axes `axis` with a kernel (*batch sizes, *in_features, *out_features)."""
@@ -82,11 +79,8 @@ class LinearGeneral(Module):
         flat = (math.prod(shape[:len(batch) + n]), math.prod(self.out_features))
         self.kernel = Param(kernel_init(rngs.params(), flat, param_dtype).reshape(shape))
         bias_shape = (*batch, *self.out_features)
-        bias = None
-        if use_bias:
-            bias = bias_init(rngs.params(), (math.prod(bias_shape),), param_dtype)
-            bias = Param(bias.reshape(bias_shape))
-        self.bias = bias
+        bias = bias_init(rngs.params(), (math.prod(bias_shape),), param_dtype) if use_bias else None
+        self.bias = Param(bias.reshape(bias_shape)) if use_bias else None
         self.batch_axis = dict(batch_axis)
         self.use_bias = use_bias
         self.dtype = dtype

@@ -12,11 +12,9 @@ from . import initializers
 from .dtypes import canonicalize_dtype, promote_dtype
 from .errors import check_features, check_rngs
 
-
 def _axes(ndim, axes):
     axes = (axes,) if isinstance(axes, int) else axes
     return tuple(sorted(a % ndim for a in axes))
-
 
 def compute_stats(x, axes, dtype=None, use_fast_variance=True, mask=None, *, use_mean=True,
                   axis_name=None, axis_index_groups=None):
@@ -25,7 +23,6 @@ def compute_stats(x, axes, dtype=None, use_fast_variance=True, mask=None, *, use
     dtype = jnp.promote_types(dtype or jnp.result_type(x), jnp.float32)
     x = jnp.asarray(x, dtype)
     axes = _axes(x.ndim, axes)
-
     def mean(*xs):
         means = [v.mean(axes, where=mask) for v in xs]
         if axis_name is None:
@@ -39,7 +36,6 @@ def compute_stats(x, axes, dtype=None, use_fast_variance=True, mask=None, *, use
         return mu, jnp.maximum(0.0, mu2 - mu * mu)
     (mu,) = mean(x)
     return mu, mean((x - jnp.expand_dims(mu, axes)) ** 2)[0]
-
 
 def normalize(x, mean, var, scale, bias, reduction_axes, feature_axes, dtype, epsilon):
     """`(x - mean) / sqrt(var + eps) * scale + bias`, shaped for broadcasting."""
@@ -61,11 +57,9 @@ def normalize(x, mean, var, scale, bias, reduction_axes, feature_axes, dtype, ep
         args.append(bias)
     return jnp.asarray(y, canonicalize_dtype(*args, dtype=dtype))
 
-
 def _param(init, num_features, param_dtype, use, rngs):
     """A Param of shape (num_features,) drawn by `init`, or None if not `use`."""
     return Param(init(rngs.params(), (num_features,), param_dtype)) if use else None
-
 
 class _Norm(Module):
     """What the normalisation layers share: the settings below, the `scale` Param, a check."""
@@ -96,7 +90,6 @@ class _Norm(Module):
     def _stats(self, x, axes, mask, use_mean=True):
         return compute_stats(x, axes, self.dtype, self.use_fast_variance, mask, use_mean=use_mean,
                              axis_name=self.axis_name, axis_index_groups=self.axis_index_groups)
-
 
 class BatchNorm(_Norm):
     """Normalise over the batch; keep running averages for eval mode (`model.eval()`)."""
@@ -144,7 +137,6 @@ class BatchNorm(_Norm):
         return normalize(x, mean, var, scale, bias, reduction_axes, feature_axes, self.dtype,
                          self.epsilon)
 
-
 class LayerNorm(_Norm):
     """Normalise each example over `reduction_axes` (default: the features), scale and shift."""
 
@@ -169,7 +161,6 @@ class LayerNorm(_Norm):
         return normalize(x, mean, var, scale, bias, self.reduction_axes, self.feature_axes,
                          self.dtype, self.epsilon)
 
-
 class RMSNorm(_Norm):
     """LayerNorm without centring or bias: divide by the root mean square, then scale."""
 
@@ -190,7 +181,6 @@ class RMSNorm(_Norm):
         mean, var = self._stats(x, self.reduction_axes, mask, use_mean=False)
         return normalize(x, mean, var, scale, None, self.reduction_axes, self.feature_axes,
                          self.dtype, self.epsilon)
-
 
 class GroupNorm(_Norm):
     """Split the (last-axis) features into groups; normalise each example over each group."""
@@ -224,9 +214,8 @@ class GroupNorm(_Norm):
         self.reduction_axes = reduction_axes
 
     def __call__(self, x, *, mask=None):
-        n = self.num_groups * self.group_size
         split = (self.num_groups, self.group_size)
-        check_features("GroupNorm", x, n, lambda got: (
+        check_features("GroupNorm", x, math.prod(split), lambda got: (
             f"Build it as GroupNorm({got}, ...) or put the channels last."))
         default = [*range(1, x.ndim - 1), -1]
         axes = _axes(x.ndim, default if self.reduction_axes is None else self.reduction_axes)

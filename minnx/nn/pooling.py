@@ -4,7 +4,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-
 def pool(inputs, init, reduce_fn, window_shape, strides, padding):
     """Reduce each window of `inputs` (batch..., *window, features) with `reduce_fn` from `init`."""
     n = len(window_shape) if isinstance(window_shape, (tuple, list)) else -1
@@ -23,7 +22,6 @@ def pool(inputs, init, reduce_fn, window_shape, strides, padding):
     strides = (1,) * batch + strides + (1,)
     return lax.reduce_window(inputs, init, reduce_fn, dims, strides, padding)
 
-
 def avg_pool(inputs, window_shape, strides=None, padding="VALID", count_include_pad=True):
     """Mean over each window; `count_include_pad=False` leaves padded positions out of the count."""
     y = pool(inputs, 0.0, lax.add, window_shape, strides, padding)
@@ -33,11 +31,9 @@ def avg_pool(inputs, window_shape, strides=None, padding="VALID", count_include_
     real = jnp.ones(inputs.shape[inputs.ndim - len(window_shape) - 1:-1] + (1,))
     return y / pool(real, 0.0, lax.add, window_shape, strides, padding)
 
-
 def max_pool(inputs, window_shape, strides=None, padding="VALID"):
     """Maximum over each window, like `torch.nn.MaxPool2d` but channels last."""
     return pool(inputs, -jnp.inf, lax.max, window_shape, strides, padding)
-
 
 def min_pool(inputs, window_shape, strides=None, padding="VALID"):
     """Minimum over each window."""

@@ -11,11 +11,9 @@ from .dtypes import promote_dtype as default_promote_dtype
 from .errors import check_features, check_rngs
 from .linear import Linear, default_kernel_init
 
-
 def modified_orthogonal(key, shape, dtype=jnp.float32):
     """flax's LSTM recurrent initialiser: orthogonal in float32, then cast (so bfloat16 works)."""
     return initializers.orthogonal()(key, shape).astype(dtype)
-
 
 class RNNCellBase(Module):
     """What the cells share: settings, sub-Linears, the checks, `initialize_carry`."""
@@ -72,7 +70,6 @@ class RNNCellBase(Module):
         parts = [init(stream(), shape, self.param_dtype) for _ in range(self.carry_parts)]
         return tuple(parts) if self.carry_parts > 1 else parts[0]
 
-
 class LSTMCell(RNNCellBase):
     """An LSTM step: gates i, f, g, o add input Linears `ii`... to hidden `hi`...; carry (c, h)."""
     carry_parts = 2
@@ -99,7 +96,6 @@ class LSTMCell(RNNCellBase):
         h = o * self.activation_fn(c)
         return (c, h), h
 
-
 class GRUCell(RNNCellBase):
     """A GRU step: `dense_i` (with bias) and `dense_h` (without) each give the r, z, n parts."""
     default_recurrent_init = staticmethod(initializers.orthogonal())
@@ -117,7 +113,6 @@ class GRUCell(RNNCellBase):
         h = (1.0 - z) * self.activation_fn(x_n + r * h_n) + z * carry
         return h, h
 
-
 def flip_sequences(x, seq_lengths, time_axis):
     """Reverse `x` in time; with `seq_lengths`, only each sequence's steps (padding stays last)."""
     if seq_lengths is None:
@@ -128,7 +123,6 @@ def flip_sequences(x, seq_lengths, time_axis):
     index = (lengths - 1 - t) % steps
     index = index.reshape(index.shape + (1,) * (x.ndim - index.ndim))
     return jnp.take_along_axis(x, index, time_axis)
-
 
 class RNN(Module):
     """Applies a cell to every time step of `inputs` (batch..., time, features), or (time, batch...,
@@ -170,8 +164,7 @@ class RNN(Module):
         if initial_carry is None:
             step_shape = inputs.shape[:time_axis] + inputs.shape[time_axis + 1:]
             initial_carry = self.cell.initialize_carry(step_shape, rngs)
-        # With seq_lengths, keep each step's carry, then pick each sequence's last valid one.
-        every_carry = seq_lengths is not None and return_carry
+        every_carry = seq_lengths is not None and return_carry  # keep all, pick each last valid
 
         def step(cell_and_carry, x):
             cell, carry = cell_and_carry

@@ -2,7 +2,6 @@
 from ..containers import List
 from ..module import Module
 
-
 class Sequential(Module):
     """Calls its layers in order; a tuple output becomes positional arguments, a dict keywords."""
 

@@ -7,7 +7,6 @@ from jax import lax
 from ..module import Module
 from ..rngs import Rngs, RngStream
 
-
 class Dropout(Module):
     def __init__(self, rate: float, *, broadcast_dims=(), deterministic: bool = False,
                  rng_collection: str = "dropout", rngs=None):
