@@ -118,3 +118,21 @@ def test_sequential():
         return {"y": model(X), "state": nnx.state(model)}
 
     run_both(body)
+
+
+def test_sequential_passes_tuples_as_arguments_and_dicts_as_keywords():
+    def body(nnx):
+        def split(x):
+            return x[:, :2], x[:, 2:]
+
+        def named(a, b):
+            return {"a": a.sum(-1), "b": b.sum(-1)}
+
+        def combine(a, b):
+            return a - 2 * b
+
+        chained = nnx.Sequential(nnx.Linear(5, 4, rngs=nnx.Rngs(0)), split, named, combine)
+        empty = nnx.Sequential()
+        return {"chained": chained(X), "one": empty(X), "two": empty(X, X)}
+
+    run_both(body)

@@ -28,12 +28,12 @@ def _padding(padding, n):
     return pads
 
 class _ConvBase(Module):
-    """What Conv and ConvTranspose share: settings, parameters, input checks, batch folding."""
+    """What Conv and ConvTranspose share: settings (kept as flax does), the kernel and bias, the
+    input check, folding the batch axes into one."""
 
     def __init__(self, in_features, out_features, kernel_size, strides, padding, kernel_dilation,
                  use_bias, mask, dtype, param_dtype, precision, kernel_init, bias_init,
                  promote_dtype, preferred_element_type, rngs, io):
-        """Keep the settings as attributes, as flax does; draw the kernel, then the bias."""
         layer = type(self).__name__
         check_rngs(rngs, layer, in_features, out_features, kernel_size)
         self.in_features = in_features

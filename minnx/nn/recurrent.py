@@ -117,16 +117,16 @@ def flip_sequences(x, seq_lengths, time_axis):
     """Reverse `x` in time; with `seq_lengths`, only each sequence's steps (padding stays last)."""
     if seq_lengths is None:
         return jnp.flip(x, time_axis)
-    steps = x.shape[time_axis]
     lengths = jnp.expand_dims(seq_lengths, time_axis)
-    t = jnp.arange(steps).reshape([-1 if i == time_axis else 1 for i in range(lengths.ndim)])
-    index = (lengths - 1 - t) % steps
+    t = jnp.arange(x.shape[time_axis])
+    t = t.reshape([-1 if i == time_axis else 1 for i in range(lengths.ndim)])
+    index = (lengths - 1 - t) % x.shape[time_axis]
     index = index.reshape(index.shape + (1,) * (x.ndim - index.ndim))
     return jnp.take_along_axis(x, index, time_axis)
 
 class RNN(Module):
-    """Applies a cell to every time step of `inputs` (batch..., time, features), or (time, batch...,
-    features) if `time_major`; returns the outputs, and the final carry if `return_carry`."""
+    """Runs a cell over the time axis of inputs (batch..., time, features) (time first if
+    `time_major`); returns the outputs, and the final carry if `return_carry`."""
 
     def __init__(self, cell, *, time_major=False, return_carry=False, reverse=False,
                  keep_order=False, unroll=1, rngs=True):
@@ -165,7 +165,6 @@ class RNN(Module):
             step_shape = inputs.shape[:time_axis] + inputs.shape[time_axis + 1:]
             initial_carry = self.cell.initialize_carry(step_shape, rngs)
         every_carry = seq_lengths is not None and return_carry  # keep all, pick each last valid
-
         def step(cell_and_carry, x):
             cell, carry = cell_and_carry
             carry, y = cell(carry, x)
