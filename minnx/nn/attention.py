@@ -1,9 +1,6 @@
-"""Attention: scaled dot-product attention, its mask helpers, and MultiHeadAttention, with the
-key/value cache of autoregressive decoding (`decode=True` and `init_cache`, as in flax.nnx).
-
-Shapes follow flax, not PyTorch: queries/keys/values are `[batch..., length, heads, head_dim]`,
-weights and masks `[batch..., heads, q_length, kv_length]`, and a mask keeps where it is True.
-"""
+"""Attention: scaled dot-product attention, its masks, and MultiHeadAttention with the key/value
+cache of autoregressive decoding. Shapes follow flax: queries/keys/values are
+`[batch..., length, heads, head_dim]`, weights and masks `[batch..., heads, q_len, kv_len]`."""
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -14,20 +11,16 @@ from ..rngs import Rngs
 from ..variables import Cache, Intermediate
 from . import initializers
 from .dtypes import promote_dtype
-from .errors import check_features, need_rngs
+from .errors import check_features, check_rngs
 from .linear import LinearGeneral
 from .normalization import LayerNorm
-
 
 def dot_product_attention_weights(query, key, bias=None, mask=None, broadcast_dropout=True,
                                   dropout_rng=None, dropout_rate=0.0, deterministic=False,
                                   dtype=None, precision=None, module=None,
                                   promote_dtype=promote_dtype, is_causal=False):
-    """softmax(q k^T / sqrt(d) + bias), masked, then dropout: `[batch..., heads, q_len, kv_len]`.
-
-    With fewer key heads than query heads (grouped-query attention), key head j serves the
-    query heads j * group ... (j + 1) * group - 1.
-    """
+    """softmax(q k^T / sqrt(d) + bias), masked, then dropout. With fewer key heads than query
+    heads (grouped-query attention), key head j serves query heads j * group ... up to the next."""
     query, key = promote_dtype((query, key), dtype=dtype)
     dtype = query.dtype
     group = query.shape[-2] // key.shape[-2]
@@ -47,14 +40,12 @@ def dot_product_attention_weights(query, key, bias=None, mask=None, broadcast_dr
         module.sow(Intermediate, "attention_weights", weights)
     if not deterministic and dropout_rate > 0.0:
         keep_prob = 1.0 - dropout_rate
+        shape = weights.shape
         if broadcast_dropout:  # one dropout pattern shared by every batch entry and head
             shape = (1,) * (key.ndim - 2) + weights.shape[-2:]
-        else:
-            shape = weights.shape
         keep = jax.random.bernoulli(dropout_rng, keep_prob, shape)
         weights = weights * (keep.astype(dtype) / jnp.asarray(keep_prob, dtype=dtype))
     return weights
-
 
 def dot_product_attention(query, key, value, bias=None, mask=None, broadcast_dropout=True,
                           dropout_rng=None, dropout_rate=0.0, deterministic=False, dtype=None,
@@ -63,9 +54,8 @@ def dot_product_attention(query, key, value, bias=None, mask=None, broadcast_dro
     """The attention weights applied to `value`: shape `[batch..., q_len, heads, v_dim]`."""
     query, key, value = promote_dtype((query, key, value), dtype=dtype)
     if not query.ndim == key.ndim == value.ndim:
-        raise ValueError(f"minnx attention: query, key and value must have the same rank, got "
-                         f"shapes {query.shape}, {key.shape} and {value.shape}; each is "
-                         "[batch..., length, heads, head_dim].")
+        raise ValueError("minnx attention: query, key and value ([batch..., length, heads, "
+                         f"head_dim]) differ in rank: {query.shape}, {key.shape}, {value.shape}.")
     if key.shape[-3] != value.shape[-3]:
         raise ValueError(f"minnx attention: keys and values differ in length ({key.shape[-3]} "
                          f"vs {value.shape[-3]}); give one value per key.")
@@ -77,39 +67,31 @@ def dot_product_attention(query, key, value, bias=None, mask=None, broadcast_dro
     value = jnp.repeat(value, weights.shape[-3] // value.shape[-2], axis=-2)
     return jnp.einsum("...hqk,...khd->...qhd", weights, value, precision=precision)
 
-
 def _fused_attention(query, key, value, bias, mask, is_causal):
-    """As flax does without dropout or sown weights: JAX's `jax.nn.dot_product_attention`,
-    which takes one batch axis at most, so several are flattened into one and back."""
+    """As flax without dropout or sown weights: `jax.nn.dot_product_attention` (one batch axis)."""
     batch = query.shape[:-3]
-
     def one_batch_axis(x):
         if x is None or len(batch) <= 1:
             return x
         return x.reshape(-1, *x.shape[-3:])
-
     if mask is not None:
         mask = mask.astype(jnp.bool_)
     query, key, value, bias, mask = (one_batch_axis(x) for x in (query, key, value, bias, mask))
     out = jax.nn.dot_product_attention(query, key, value, bias, mask, is_causal=is_causal)
     return out.reshape(*batch, *out.shape[-3:])
 
-
 def make_attention_mask(query_input, key_input, pairwise_fn=jnp.multiply, extra_batch_dims=0,
                         dtype=jnp.float32):
-    """`pairwise_fn(query_input[..., :, None], key_input[..., None, :])` as a
-    `[batch..., 1, q, kv]` mask."""
+    """`pairwise_fn(query_input[..., :, None], key_input[..., None, :])`, `[batch..., 1, q, kv]`."""
     mask = pairwise_fn(jnp.expand_dims(query_input, -1), jnp.expand_dims(key_input, -2))
     mask = jnp.expand_dims(mask, -3)
     mask = jnp.expand_dims(mask, tuple(range(extra_batch_dims)))
     return mask.astype(dtype)
 
-
 def make_causal_mask(x, extra_batch_dims=0, dtype=jnp.float32):
     """A `[batch..., 1, len, len]` mask letting position i attend to positions <= i."""
     idxs = jnp.broadcast_to(jnp.arange(x.shape[-1], dtype=jnp.int32), x.shape)
     return make_attention_mask(idxs, idxs, jnp.greater_equal, extra_batch_dims, dtype)
-
 
 def combine_masks(*masks, dtype=jnp.float32):
     """The logical AND of the masks that are not None (None if there are none)."""
@@ -117,48 +99,29 @@ def combine_masks(*masks, dtype=jnp.float32):
     if not masks:
         return None
     if len({m.ndim for m in masks}) > 1:
-        ranks = tuple(m.ndim for m in masks)
-        raise ValueError(f"minnx.combine_masks: masks must have the same rank, got {ranks}.")
+        raise ValueError("minnx.combine_masks: masks must have the same rank, got "
+                         f"{tuple(m.ndim for m in masks)}.")
     combined = masks[0]
     for mask in masks[1:]:
         combined = jnp.logical_and(combined, mask)
     return combined.astype(dtype)
 
-
-# flax.nnx options that minnx does not implement: passing one raises instead of ignoring it.
-FLAX_ONLY_OPTIONS = {
-    "qkv_dot_general": "a custom dot_general (deprecated in flax too)",
-    "out_dot_general": "a custom dot_general (deprecated in flax too)",
-    "qkv_dot_general_cls": "a custom dot_general (deprecated in flax too)",
-    "out_dot_general_cls": "a custom dot_general (deprecated in flax too)",
-    "kernel_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "out_kernel_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "bias_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "out_bias_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "query_ln_scale_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "key_ln_scale_metadata": "sharding metadata (minnx has no sharding annotations)",
-    "out_sharding": "output sharding (minnx has no sharding annotations)",
-    "qkv_sharding": "output sharding (minnx has no sharding annotations)",
-}
-
+FLAX_ONLY_OPTIONS = {"metadata": "sharding metadata (minnx has no sharding annotations)",
+                     "sharding": "output sharding (minnx has no sharding annotations)"}
 
 def refuse_flax_only_options(where, **options):
-    """Raise a TypeError naming each option that was given a value (None and {} are defaults)."""
+    """Refuse flax.nnx options minnx lacks, named by last word, if given (not None or {})."""
     given = [name for name, value in options.items() if value]
     if given:
-        what = "; ".join(f"{name}= is {FLAX_ONLY_OPTIONS[name]}" for name in given)
-        raise TypeError(f"{where} does not support {what}. Leave it out, or run on flax.nnx.")
-
+        dot_general = "a custom dot_general (deprecated in flax too)"
+        what = [f"{name}= is {FLAX_ONLY_OPTIONS.get(name.split('_')[-1], dot_general)}"
+                for name in given]
+        raise TypeError(f"{where} does not support {'; '.join(what)}. Leave it out, or run on "
+                        "flax.nnx.")
 
 class MultiHeadAttention(Module):
-    """Multi-head attention, like `torch.nn.MultiheadAttention(batch_first=True)`: project the
-    inputs to queries, keys and values per head, attend, project the heads back to features.
-
-    With `decode=True` it decodes one position per call: `init_cache(shape)` first makes the
-    key/value cache (`cached_key`, `cached_value`: `Cache` Variables of shape
-    `[batch..., max_length, num_kv_heads, head_dim]`, and `cache_index`, the next position);
-    each call writes its key and value there and attends to every position written so far.
-    """
+    """Like `torch.nn.MultiheadAttention(batch_first=True)`. With `decode=True` each call decodes
+    one position, attending to every position written so far in the cache `init_cache` made."""
 
     def __init__(self, num_heads: int, in_features: int, qkv_features=None, out_features=None,
                  num_kv_heads=None, in_kv_features=None, *, dtype=None,
@@ -172,10 +135,7 @@ class MultiHeadAttention(Module):
                  out_dot_general_cls=None, rngs=None, keep_rngs=True, kernel_metadata=None,
                  out_kernel_metadata=None, bias_metadata=None, out_bias_metadata=None,
                  query_ln_scale_metadata=None, key_ln_scale_metadata=None):
-        if rngs is None:
-            example = (f"MultiHeadAttention({num_heads}, {in_features}, decode=False, "
-                       "rngs=minnx.Rngs(0))")
-            raise need_rngs("MultiHeadAttention", example)
+        check_rngs(rngs, "MultiHeadAttention", num_heads, in_features, decode=False)
         refuse_flax_only_options(
             "minnx.MultiHeadAttention", qkv_dot_general=qkv_dot_general,
             out_dot_general=out_dot_general, qkv_dot_general_cls=qkv_dot_general_cls,
@@ -208,30 +168,20 @@ class MultiHeadAttention(Module):
                                  dtype=dtype, param_dtype=param_dtype, kernel_init=kernel,
                                  bias_init=bias, precision=precision, promote_dtype=promote,
                                  rngs=rngs)
-
         heads = (num_heads, self.head_dim)
         kv_heads = (self.num_kv_heads, self.head_dim)
         self.query = projection(in_features, heads, qkv_promote_dtype)
         self.key = projection(self.in_kv_features, kv_heads, qkv_promote_dtype)
         self.value = projection(self.in_kv_features, kv_heads, qkv_promote_dtype)
-        query_ln = None
-        key_ln = None
-        if normalize_qk:  # LayerNorm over each head's queries and keys (ViT-22B)
-            query_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype,
-                                 param_dtype=param_dtype, promote_dtype=ln_promote_dtype, rngs=rngs)
-            key_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype,
-                               param_dtype=param_dtype, promote_dtype=ln_promote_dtype, rngs=rngs)
-        self.query_ln = query_ln
-        self.key_ln = key_ln
-        self.out = projection(heads, self.out_features, out_promote_dtype, axis=(-2, -1),
-                              kernel=out_kernel_init or kernel_init,
-                              bias=out_bias_init or bias_init)
-        dropout_stream = None
-        if keep_rngs and dropout_rate > 0:
-            dropout_stream = rngs.dropout.fork()
-        self.rngs = dropout_stream
-        # The decoding cache, empty until init_cache fills it: data(None) says that these
-        # attributes will hold state (Cache Variables), not configuration.
+        def layer_norm():  # over each head's queries and keys (ViT-22B), if normalize_qk
+            return LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype,
+                             promote_dtype=ln_promote_dtype, rngs=rngs)
+        self.query_ln = layer_norm() if normalize_qk else None
+        self.key_ln = layer_norm() if normalize_qk else None
+        self.out = projection(heads, self.out_features, out_promote_dtype, (-2, -1),
+                              out_kernel_init or kernel_init, out_bias_init or bias_init)
+        self.rngs = rngs.dropout.fork() if keep_rngs and dropout_rate > 0 else None
+        # The decoding cache, empty until init_cache: data(None) marks these as state, not config.
         self.cached_key = data(None)
         self.cached_value = data(None)
         self.cache_index = data(None)
@@ -239,17 +189,14 @@ class MultiHeadAttention(Module):
     def __call__(self, inputs_q, inputs_k=None, inputs_v=None, *, mask=None, deterministic=None,
                  rngs=None, sow_weights=False, decode=None, is_causal=False, out_sharding=None,
                  qkv_sharding=None):
-        """Attend from `inputs_q` to `inputs_k`/`inputs_v` (both default to `inputs_q`:
-        self-attention). With `decode=True`, `inputs_q` holds one position per sequence."""
+        """Attend from `inputs_q` to `inputs_k`/`inputs_v` (default `inputs_q`: self-attention)."""
         where = "minnx.MultiHeadAttention"
         refuse_flax_only_options(where, out_sharding=out_sharding, qkv_sharding=qkv_sharding)
         if inputs_k is None and inputs_v is not None:
             raise ValueError(f"{where}: inputs_v without inputs_k; pass the same array as "
                              "inputs_k for both.")
-        if inputs_k is None:
-            inputs_k = inputs_q
-        if inputs_v is None:
-            inputs_v = inputs_k
+        inputs_k = inputs_q if inputs_k is None else inputs_k
+        inputs_v = inputs_k if inputs_v is None else inputs_v
         check_features("MultiHeadAttention", inputs_q, self.in_features, lambda got: (
             f"Build it with in_features={got}, or project the queries to {self.in_features} "
             "features."))
@@ -263,25 +210,22 @@ class MultiHeadAttention(Module):
         if self.normalize_qk:
             query = self.query_ln(query)
             key = self.key_ln(key)
-        if decode is None:
-            decode = self.decode
+        decode = self.decode if decode is None else decode
         if decode is None:
             raise ValueError(f"{where}: pass decode=False (or True, to decode with a cache) to "
                              "the constructor or the call; flax 0.12 asks for it too.")
         if decode:
             key, value, mask = self._use_cache(key, value, mask)
         deterministic, dropout_rng = self._dropout(deterministic, rngs)
+        module = self if sow_weights else None
         x = self.attention_fn(query, key, value, mask=mask, dropout_rng=dropout_rng,
-                              dropout_rate=self.dropout_rate,
-                              broadcast_dropout=self.broadcast_dropout,
-                              deterministic=deterministic, dtype=self.dtype,
-                              precision=self.precision, module=self if sow_weights else None,
-                              is_causal=is_causal)
+                              dropout_rate=self.dropout_rate, deterministic=deterministic,
+                              broadcast_dropout=self.broadcast_dropout, dtype=self.dtype,
+                              precision=self.precision, module=module, is_causal=is_causal)
         return self.out(x)
 
     def _use_cache(self, key, value, mask):
-        """Write this position's key and value into the cache at `cache_index`, move the index
-        on, and return the whole cache with a mask that hides the positions not written yet."""
+        """Write the key and value at `cache_index`; return the cache, masking unwritten rows."""
         where = "minnx.MultiHeadAttention(decode=True)"
         if self.cached_key is None or self.cached_value is None or self.cache_index is None:
             raise ValueError(f"{where}: the key/value cache is not there; call "
@@ -289,14 +233,14 @@ class MultiHeadAttention(Module):
         *batch, max_length, num_kv_heads, head_dim = self.cached_key.shape
         expected = (*batch, 1, num_kv_heads, head_dim)
         if key.shape != expected:
-            raise ValueError(
-                f"{where} decodes one position per call into a cache made for batch "
-                f"{tuple(batch)}: expected keys of shape {expected}, got {key.shape}. Feed "
-                "inputs of shape (*batch, 1, features), or init_cache for this batch.")
+            raise ValueError(f"{where} decodes one position per call into a cache made for batch "
+                             f"{tuple(batch)}: expected keys of shape {expected}, got "
+                             f"{key.shape}. Feed inputs of shape (*batch, 1, features), or "
+                             "init_cache for this batch.")
         if key.dtype != self.cached_key.dtype:
-            raise TypeError(
-                f"{where}: the cache holds {self.cached_key.dtype} but the keys are {key.dtype}; "
-                f"make the cache with init_cache(shape, dtype=jnp.{key.dtype}).")
+            raise TypeError(f"{where}: the cache holds {self.cached_key.dtype} but the keys are "
+                            f"{key.dtype}; make the cache with init_cache(shape, dtype=jnp."
+                            f"{key.dtype}).")
         index = self.cache_index[...]
         zero = jnp.zeros((), index.dtype)
         start = (zero,) * len(batch) + (index, zero, zero)
@@ -305,68 +249,52 @@ class MultiHeadAttention(Module):
         self.cached_key[...] = key
         self.cached_value[...] = value
         self.cache_index[...] = index + 1
-        written = jnp.arange(max_length) <= index
-        written = jnp.broadcast_to(written, (*batch, 1, 1, max_length))
+        written = jnp.broadcast_to(jnp.arange(max_length) <= index, (*batch, 1, 1, max_length))
         return key, value, combine_masks(mask, written)
 
     def _dropout(self, deterministic, rngs):
         """(deterministic, dropout key): the call's choice first, then the constructor's."""
         if self.dropout_rate == 0.0:  # as flax: no dropout, no question
             return True, None
+        deterministic = self.deterministic if deterministic is None else deterministic
         if deterministic is None:
-            deterministic = self.deterministic
-        if deterministic is None:
-            raise ValueError(
-                f"minnx.MultiHeadAttention has dropout_rate={self.dropout_rate} but does not know "
-                "if it is training: call model.train() or model.eval(), or pass deterministic= to "
-                "the constructor or the call.")
+            raise ValueError(f"minnx.MultiHeadAttention has dropout_rate={self.dropout_rate} but "
+                             "does not know if it is training: call model.train() or model.eval(),"
+                             " or pass deterministic= to the constructor or the call.")
         if deterministic:
             return True, None
-        if rngs is None:
-            rngs = self.rngs
+        rngs = self.rngs if rngs is None else rngs
         if isinstance(rngs, Rngs):
             rngs = rngs.dropout
         if rngs is None:
-            raise ValueError(
-                "minnx.MultiHeadAttention is training with dropout but has no random stream "
-                "(keep_rngs=False): pass rngs=minnx.Rngs(dropout=...) to the call, or call "
-                "model.eval().")
+            raise ValueError("minnx.MultiHeadAttention is training with dropout but has no random "
+                             "stream (keep_rngs=False): pass rngs= to the call, or model.eval().")
         return False, rngs()
 
     def init_cache(self, input_shape, dtype=jnp.float32):
-        """Make an empty key/value cache for decoding inputs of `input_shape`, that is
-        `(*batch, max_length, features)`; `dtype` must be the dtype the keys are computed in."""
+        """An empty cache for inputs (*batch, max_length, features), in the keys' dtype."""
         if len(input_shape) < 2:
-            raise ValueError(
-                f"minnx.MultiHeadAttention.init_cache takes the shape of a whole input, "
-                f"(*batch, max_length, features), got {tuple(input_shape)}.")
+            raise ValueError("minnx.MultiHeadAttention.init_cache takes the shape of a whole "
+                             f"input, (*batch, max_length, features), got {tuple(input_shape)}.")
         cache_shape = (*input_shape[:-1], self.num_kv_heads, self.head_dim)
         self.cached_key = Cache(jnp.zeros(cache_shape, dtype))
         self.cached_value = Cache(jnp.zeros(cache_shape, dtype))
         self.cache_index = Cache(jnp.array(0, dtype=jnp.int32))
 
     def set_view(self, deterministic=None, decode=None, batch_size=None, max_length=None):
-        """What `nnx.view(model, deterministic=..., decode=...)` changes on this layer.
-
-        As in flax 0.12.8, `decode=True` makes no cache here: flax would make one only if the
-        cache attributes were missing, and `__init__` always sets them (to None), so
-        `batch_size` and `max_length` change nothing. Call `init_cache` to make the cache."""
+        """For `nnx.view`; as in flax 0.12.8 it makes no cache (batch_size, max_length unused)."""
         if deterministic is not None:
             self.deterministic = deterministic
         if decode is not None:
             self.decode = decode
 
-
 def _check_heads(num_heads, num_kv_heads, qkv_features):
-    where = "minnx.MultiHeadAttention"
     if qkv_features % num_heads:
         ok = [h for h in range(1, qkv_features + 1) if qkv_features % h == 0]
         multiple = -(-qkv_features // num_heads) * num_heads
-        raise ValueError(
-            f"{where}: qkv_features={qkv_features} does not split evenly into num_heads="
-            f"{num_heads} heads. Use num_heads in {ok}, or qkv_features={multiple} (any "
-            f"multiple of {num_heads}).")
+        raise ValueError(f"minnx.MultiHeadAttention: qkv_features={qkv_features} does not split "
+                         f"evenly into num_heads={num_heads} heads. Use num_heads in {ok}, or "
+                         f"qkv_features={multiple} (any multiple of {num_heads}).")
     if num_heads % num_kv_heads:
-        raise ValueError(
-            f"{where}: num_heads={num_heads} is not a multiple of num_kv_heads={num_kv_heads}; "
-            "each key/value head must serve a whole group of query heads.")
+        raise ValueError(f"minnx.MultiHeadAttention: num_heads={num_heads} is not a multiple of "
+                         f"num_kv_heads={num_kv_heads}: each key/value head serves a group.")

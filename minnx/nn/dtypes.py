@@ -1,10 +1,8 @@
 """dtype handling shared by the layers: cast inputs and parameters to one dtype."""
 import jax.numpy as jnp
 
-
 def canonicalize_dtype(*args, dtype=None, inexact=True):
-    """The dtype to compute in: `dtype` if given, else the common dtype of `args` (made a float
-    type if `inexact` and they are integers)."""
+    """`dtype` if given, else the common dtype of `args` (a float type if `inexact`)."""
     if dtype is None:
         arrays = [jnp.asarray(x) for x in args if x is not None]
         dtype = jnp.result_type(*arrays)
@@ -13,7 +11,6 @@ def canonicalize_dtype(*args, dtype=None, inexact=True):
     if inexact and not jnp.issubdtype(dtype, jnp.inexact):
         raise ValueError(f"Dtype must be inexact: {dtype}")
     return dtype
-
 
 def promote_dtype(args, /, *, dtype=None, inexact=True):
     """Cast every non-None entry of `args` (arrays, or lists of numbers) to one dtype."""

@@ -1,23 +1,23 @@
 """Errors the layers raise for a learner's common mistakes, worded the same way everywhere."""
 import jax.numpy as jnp
 
-
-def need_rngs(layer: str, example: str) -> TypeError:
-    return TypeError(
-        f"minnx.{layer} needs `rngs=` to draw its initial parameters: NNX creates parameters eagerly, "
-        f"in __init__, from an explicit random key. Write {example}, or pass the `rngs` your Module "
-        "received.")
-
+def check_rngs(rngs, layer: str, *args, **kwargs):
+    """Raise if a layer got no `rngs=`, showing the call `layer(*args, **kwargs, rngs=...)`."""
+    if rngs is None:
+        shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        raise TypeError(f"minnx.{layer} needs `rngs=` to draw its initial parameters: NNX "
+                        "creates parameters eagerly, in __init__, from an explicit random key. "
+                        f"Write {layer}({', '.join(shown)}, rngs=minnx.Rngs(0)), or pass the "
+                        "`rngs` your Module received.")
 
 class FeatureMismatchError(ValueError, TypeError):
     """An input whose feature axis does not fit the layer (flax raises TypeError from JAX)."""
 
-
-def check_features(layer: str, x, expected: int, fix=lambda got: "", axis_name: str = "feature"):
+def check_features(layer: str, x, expected: int, fix, axis_name: str = "feature"):
     """Raise if the last axis of `x` is not `expected`; `fix(got)` says what to write instead."""
     shape = jnp.shape(x)
     got = shape[-1] if shape else None
     if got != expected:
-        raise FeatureMismatchError(
-            f"minnx.{layer} expected inputs whose last axis ({axis_name}s) has size {expected}, got an input of "
-            f"shape {tuple(shape)}. {fix(got)}".rstrip())
+        raise FeatureMismatchError(f"minnx.{layer} expected inputs whose last axis ({axis_name}s) "
+                                   f"has size {expected}, got an input of shape {tuple(shape)}. "
+                                   f"{fix(got)}")

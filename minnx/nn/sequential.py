@@ -2,11 +2,8 @@
 from ..containers import List
 from ..module import Module
 
-
 class Sequential(Module):
-    """Calls its layers one after the other. A layer's tuple output becomes the next layer's
-    positional arguments, a dict output its keyword arguments. With no layers, it returns its
-    input."""
+    """Calls its layers in order; a tuple output becomes positional arguments, a dict keywords."""
 
     def __init__(self, *fns):
         self.layers = List(fns)
@@ -16,17 +13,14 @@ class Sequential(Module):
             if len(args) == 1:
                 return args[0]
             return args or kwargs or None
-        output = None
         for i, layer in enumerate(self.layers):
             if not callable(layer):
                 raise TypeError(f"Sequence[{i}] is not callable: {layer}. minnx.Sequential takes "
                                 "layers and functions, e.g. Sequential(Linear(...), minnx.relu).")
-            if i > 0:
-                if isinstance(output, tuple):
-                    args, kwargs = output, {}
-                elif isinstance(output, dict):
-                    args, kwargs = (), output
-                else:
-                    args, kwargs = (output,), {}
             output = layer(*args, **kwargs)
+            args, kwargs = (output,), {}
+            if isinstance(output, tuple):
+                args = output
+            elif isinstance(output, dict):
+                args, kwargs = (), output
         return output

@@ -1,14 +1,11 @@
-"""Dropout: zero a random fraction of inputs in training, do nothing in eval mode.
-
-The layer keeps its own forked RngStream, so calling it advances only its stream.
-"""
+"""Dropout: zero a random fraction of inputs in training, do nothing in eval mode. The layer
+keeps its own forked RngStream, so calling it advances only its stream."""
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from ..module import Module
 from ..rngs import Rngs, RngStream
-
 
 class Dropout(Module):
     def __init__(self, rate: float, *, broadcast_dims=(), deterministic: bool = False,
@@ -24,7 +21,8 @@ class Dropout(Module):
         elif rngs is None:
             self.rngs = None
         else:
-            raise TypeError(f"minnx.Dropout: rngs must be a minnx.Rngs or RngStream, got {type(rngs).__name__}.")
+            raise TypeError("minnx.Dropout: rngs must be a minnx.Rngs or RngStream, got "
+                            f"{type(rngs).__name__}.")
 
     def set_view(self, deterministic=None):
         """What `nnx.view(model, deterministic=...)` sets on this layer."""
@@ -39,10 +37,14 @@ class Dropout(Module):
             return jnp.zeros_like(inputs)
         rngs = rngs if rngs is not None else self.rngs
         if rngs is None:
-            raise ValueError(
-                "minnx.Dropout is in training mode (deterministic=False) but has no random stream. Build it "
-                "with Dropout(rate, rngs=rngs), pass rngs= when calling it, or call model.eval() to switch it off.")
-        key = rngs[self.rng_collection]() if isinstance(rngs, Rngs) else rngs() if isinstance(rngs, RngStream) else rngs
+            raise ValueError("minnx.Dropout is in training mode (deterministic=False) but has no "
+                             "random stream. Build it with Dropout(rate, rngs=rngs), pass rngs= "
+                             "when calling it, or call model.eval() to switch it off.")
+        key = rngs  # a key, or a stream or Rngs to draw one from
+        if isinstance(rngs, Rngs):
+            key = rngs[self.rng_collection]()
+        elif isinstance(rngs, RngStream):
+            key = rngs()
         keep = 1.0 - self.rate
         shape = list(inputs.shape)
         for dim in self.broadcast_dims:
