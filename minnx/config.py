@@ -1,9 +1,7 @@
 """Graph mode or tree mode: the two switches every NNX API reads.
 
-Graph mode (the default): a model is an object graph, layers may be shared, and transforms carry
-structure changes out. Tree mode: a model is a tree and transforms carry only Variable values out
-(flax's FLIP 5310). `set_graph_mode`/`set_graph_updates` switch now, for a `with` block, or for a
-decorated function; NNX_GRAPH_MODE and NNX_GRAPH_UPDATES set the defaults at import.
+Graph mode (the default): layers may be shared and transforms carry structure changes out; tree
+mode: a tree, and only Variable values come out (FLIP 5310). Env: NNX_GRAPH_MODE/_UPDATES.
 """
 import functools
 import os

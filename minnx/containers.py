@@ -1,8 +1,7 @@
 """Containers: List and Dict, Modules that hold sub-Modules, arrays or settings as items.
 
-A plain list of layers is refused as an attribute (objects.py). A `List` keeps each item as an
-attribute named by its index, and a `Dict` by its key, so the data/static rules apply item by
-item and the State's keys follow: `state['layers'][0]['kernel']`.
+A plain list of layers is refused (objects.py); a `List` keeps each item as an attribute named by
+its index, so the data/static rules apply per item: `state['layers'][0]['kernel']`.
 """
 from collections.abc import MutableMapping, MutableSequence
 

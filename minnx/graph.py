@@ -1,9 +1,7 @@
 """The graph: how a Python object graph becomes (GraphDef, State) and back.
 
-`split` walks a model depth first, attributes sorted: each Variable (or value in a data attribute)
-goes into the State under its path, the rest (classes, static attributes, where each Variable sat)
-into the GraphDef, a hashable description. An object met again (a shared layer, a cycle) becomes
-a reference to its first visit, so `merge` rebuilds the sharing (tree mode refuses it instead).
+`split` walks depth first, attributes sorted: Variables go into the State by path, the rest into
+the hashable GraphDef. An object met again becomes a reference, so `merge` rebuilds the sharing.
 """
 import functools
 from typing import Any, NamedTuple

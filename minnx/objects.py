@@ -1,9 +1,7 @@
 """Objects: the base class of everything NNX keeps state in (Modules, Rngs, Optimizer, ...).
 
-Each attribute is *data* (state: Variables, arrays, Objects, values marked `minnx.data(...)`) or
-*static* (configuration: ints, strings, functions); the first assignment decides, for good. Data
-attributes are the children when JAX sees an Object as a pytree, and all that `graph.py` walks,
-through `_graph_items`, `_graph_set` and `_graph_new` (so List and Dict keep items their way).
+Each attribute is *data* (Variables, arrays, Objects, `minnx.data(...)`: the pytree children and
+what graph.py walks) or *static* (configuration); the first assignment decides, for good.
 """
 import abc
 import dataclasses

@@ -1,8 +1,7 @@
 """Optimizer: an optax optimizer whose state lives in Variables, so it is a graph node.
 
-optax is pure: `update(grads, state, params)` returns updates and a new state. `Optimizer` keeps
-that state in `OptState` Variables, so `minnx.jit` carries it in and out like a Module's, and
-`update(model, grads)` writes the new parameters into the model, like PyTorch's `step()`.
+optax is pure; `Optimizer` keeps its state in `OptState` Variables (so `minnx.jit` carries it)
+and `update(model, grads)` writes the new parameters into the model, like PyTorch's `step()`.
 """
 import jax
 import jax.numpy as jnp

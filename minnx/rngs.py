@@ -1,9 +1,7 @@
 """Rngs: explicit random numbers, the JAX way, with PyTorch's convenience.
 
-JAX has no hidden generator: a *key* goes in, random numbers come out. `Rngs` keeps named streams
-of keys: `rngs.params()` returns `fold_in(key, count)` and increments the count, so a seed
-reproduces every call. A missing stream falls back to `default` (what `Rngs(0)` makes).
-`split_rngs` gives each step of vmap or scan its own key.
+`Rngs` keeps named streams: `rngs.params()` returns `fold_in(key, count)` and counts, so a seed
+reproduces every call; a missing stream falls back to `default`. `split_rngs` serves vmap/scan.
 """
 import functools
 

@@ -1,8 +1,7 @@
 """State: the arrays of a Module as a nested mapping, a JAX pytree.
 
 `split` returns a `State` keyed by attribute names (`state['linear']['kernel']`, or
-`state.linear.kernel`) whose leaves are the Module's Variables; `jax.jit` and `jax.tree.map`
-take it directly. The helpers here (`merge_state`, `filter_state`, ...) work on States alone.
+`state.linear.kernel`); `merge_state`, `filter_state`, ... work on States alone.
 """
 from collections.abc import Mapping
 

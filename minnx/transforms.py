@@ -1,8 +1,7 @@
 """Transforms: jit, grad, vmap, scan, ... for functions whose arguments are Modules.
 
-Each is its JAX transform with lift.py's three steps around it: split the arguments (outside),
-merge them into fresh objects and call the function (inside), update the caller's objects
-(outside), as notebook 4 does by hand around `jax.jit`. Each takes `graph=`/`graph_updates=`.
+Each is its JAX transform with lift.py's three steps around it (split outside, merge inside,
+update outside), as notebook 4 does by hand around `jax.jit`.
 """
 import functools
 import inspect

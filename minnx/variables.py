@@ -1,8 +1,7 @@
 """Variables: the boxes that hold a Module's state.
 
-A Variable's *type* says what its value is for (`Param` is trained, `BatchStat` is a running
-statistic, ...), and filters select state by type. `v[...] = x` writes into it, which is how NNX
-code looks stateful. Variables are pytrees whose one child is the value (the metadata is static).
+The type says what a value is for (`Param` is trained, `BatchStat` a running statistic); `v[...] =
+x` writes into it. Variables are pytrees whose one child is the value (metadata is static).
 """
 import functools
 
