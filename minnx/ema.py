@@ -16,9 +16,8 @@ def _is_variable(x):
 
 def _copy(path, x):
     if not isinstance(x, Variable):
-        raise TypeError(f"minnx.EMA only averages Variables, got a {type(x).__name__} at "
-                        f"'{'/'.join(map(str, path))}'. Choose Variables with the `only` filter "
-                        "(e.g. only=minnx.Param).")
+        raise TypeError(f"minnx.EMA only averages Variables, got a {type(x).__name__} at '"
+                        f"{'/'.join(map(str, path))}': select Variables, e.g. only=minnx.Param.")
     return type(x)(jnp.copy(x.get_value()), **x.get_metadata())
 
 class EMA(Object):

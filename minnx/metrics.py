@@ -70,13 +70,10 @@ class Accuracy(Average):
             raise TypeError("Accuracy.update expects keyword arguments logits= and labels=.")
         if self.threshold is not None and logits.ndim != labels.ndim:
             raise ValueError(f"For binary classification, expected logits.ndim==labels.ndim, got "
-                             f"{logits.ndim} and {labels.ndim} (shapes {logits.shape} and "
-                             f"{labels.shape}).")
+                             f"shapes {logits.shape} and {labels.shape}.")
         if self.threshold is None and logits.ndim != labels.ndim + 1:
-            raise ValueError(
-                f"For multi-class classification, expected logits.ndim==labels.ndim+1, got "
-                f"{logits.ndim} and {labels.ndim} (shapes {logits.shape} and {labels.shape}). "
-                "Pass integer labels, not one-hot vectors.")
+            raise ValueError(f"For multi-class classification, expected logits.ndim==labels.ndim+1,"
+                             f" got shapes {logits.shape} and {labels.shape}: pass integer labels.")
         if labels.dtype not in (jnp.int32, np.int64, np.int32):
             raise ValueError(f"Expected labels.dtype==jnp.int32, got {labels.dtype}")
 

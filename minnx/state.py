@@ -108,10 +108,8 @@ def group_by_filters(flat, filters, where):
                 group.append((path, leaf))
                 break
         else:
-            raise ValueError(
-                f"minnx.{where}: no filter in {filters!r} matches {path_text(path)} "
-                f"({type(leaf).__name__}). Add a filter for it, or end the list with `...` to "
-                "collect everything else.")
+            raise ValueError(f"minnx.{where}: no filter in {filters!r} matches {path_text(path)} "
+                             f"({type(leaf).__name__}): add one, or end the list with `...`.")
     return groups
 
 def one_or_tuple(items):

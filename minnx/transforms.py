@@ -29,9 +29,8 @@ def _as_tuple(x):
 
 def _refuse_bound_method(f, name):
     if inspect.ismethod(f):
-        raise ValueError(
-            f"nnx.{name} does not support bound methods: `self` would come from outside the trace."
-            f" Decorate the method with @minnx.{name}, or call minnx.{name}(MyClass.method).")
+        raise ValueError(f"nnx.{name} does not support bound methods (`self` comes from outside the"
+                         f" trace): decorate the method, or call minnx.{name}(MyClass.method).")
 
 def _split(args, graph, graph_updates):
     return split_arguments(args, graph=graph_mode(graph),
@@ -245,8 +244,7 @@ def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None, graph=Non
     return _transformed(checkpointed, f, graph, graph_updates)
 
 def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
-    """What `f(*args, **kwargs)` returns, as shapes and dtypes, computing and changing nothing:
-    `eval_shape(lambda: Model(rngs=Rngs(0)))` is an abstract model."""
+    """`f(*args, **kwargs)`'s result as shapes and dtypes, computing and changing nothing."""
     def call(*args):
         return f(*args, **kwargs)
 
@@ -272,9 +270,7 @@ def cond(pred, true_fun, false_fun, *operands, graph=None, graph_updates=None):
 class Carry:
     """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
-def _step_values(args_out, inner, plan, where):
-    """After a loop step: the arguments, graph nodes replaced by their values (only values may
-    change, and only the nodes given may come out)."""
+def _step_values(args_out, inner, plan, where):  # after a loop step: the nodes' values in place
     graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
     if graphdef != plan.graphdef:
         raise ValueError(f"minnx.{where}: the function changed the structure of a Module (a new "
@@ -400,9 +396,8 @@ def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False
                       graph_updates=graph_updates)
 
 def cached_partial(f, *cached_args, graph=None, graph_updates=None):
-    """`f` with its first arguments fixed: `step = cached_partial(train_step, model, optimizer)`,
-    then `step(x, y)`. flax caches the walk over those graph nodes; `jit` already reuses its last
-    walk while no structure changed (fastpath.py), so here binding is all there is to do."""
+    """`cached_partial(train_step, model, optimizer)(x, y)`: flax caches the walk over the bound
+    nodes; minnx's `jit` already reuses its last walk (fastpath.py), so this only binds them."""
     if graph is False or graph_updates is False:
         raise ValueError("cached_partial is a graph-mode-only API and requires graph_updates=True.")
     if not callable(f):

@@ -173,9 +173,8 @@ class Variable:
     def __setattr__(self, name, value):
         if name == "value":
             return self.set_value(value)
-        raise AttributeError(
-            f"Cannot set attribute {name!r} of a {type(self).__name__}. Write its value with "
-            f"`variable[...] = x`, and its metadata with `variable.set_metadata({name}=...)`.")
+        raise AttributeError(f"Cannot set attribute {name!r} of a {type(self).__name__}: write "
+                             f"`variable[...] = x`, or `variable.set_metadata({name}=...)`.")
 
     def get_metadata(self, name=None, default=MISSING, *, exclude_required=None):
         """All metadata as a dict, or the entry `name` (`default` if it is missing)."""
