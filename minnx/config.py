@@ -14,7 +14,6 @@ def _env_flag(name):
 
 class _Switch:
     """Calling sets the value; `with` restores the previous one after the block."""
-
     def __init__(self, value, /):
         self.previous = type(self).value
         self.new = value
@@ -26,7 +25,6 @@ class _Switch:
 
     def __enter__(self):
         return self
-
     def __exit__(self, *exc):
         type(self).value = self.previous
 
@@ -49,6 +47,5 @@ class set_graph_updates(_Switch):
 
 def graph_mode(graph):  # the `graph=` argument of a call, or the current setting if None
     return set_graph_mode.current_value() if graph is None else graph
-
 def graph_updates_mode(graph_updates):
     return set_graph_updates.current_value() if graph_updates is None else graph_updates

@@ -9,7 +9,6 @@ from .module import Module
 
 class List(Module, MutableSequence):
     """A list that is part of the graph: `self.layers = minnx.List([Linear(...), ...])`."""
-
     def __init__(self, items=None, /):
         for item in items or ():
             self.append(item)
@@ -20,10 +19,8 @@ class List(Module, MutableSequence):
 
     def _graph_set(self, key, value, is_data_attribute=True):
         super()._graph_set(str(key), value, is_data_attribute)
-
     def _is_data_attribute(self, key, value):
         return super()._is_data_attribute(str(key), value)
-
     def _repr_items(self):
         return self._graph_items()
 
@@ -80,7 +77,6 @@ class List(Module, MutableSequence):
 
 class Dict(Module, MutableMapping):
     """A dict that is part of the graph; keys are strings, read as `d['a']` or `d.a`."""
-
     def __init__(self, *args, **kwargs):
         for key, value in dict(*args, **kwargs).items():
             setattr(self, key, value)

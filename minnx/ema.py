@@ -22,7 +22,6 @@ def _copy(path, x):
 
 class EMA(Object):
     """`EMA(model, decay, only=...)`: the moving averages live in `ema.params`, a State."""
-
     def __init__(self, params, decay: float, *, only=..., graph=None):
         self.graph = graph
         self.decay = decay

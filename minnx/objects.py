@@ -41,7 +41,6 @@ def register_data_type(type_):  # values of `type_` are data wherever assigned, 
 
 def is_data(value):  # arrays, Variables, Objects and registered types
     return isinstance(value, (jax.Array, np.ndarray, Variable, Pytree)) or type(value) in DATA_TYPES
-
 def has_data(value):  # data, or a pytree (a list, a dict, ...) holding some
     return any(is_data(leaf) for leaf in jax.tree.leaves(value, is_leaf=is_data))
 
@@ -51,7 +50,6 @@ def dataclass(cls=None, /, **options):
 
 class ObjectMeta(abc.ABCMeta):
     """After `__init__`: no static attribute may hold data, and was it made outside a trace?"""
-
     def __call__(cls, *args, **kwargs):
         obj = super().__call__(*args, **kwargs)
         outside = _transform_depth[0] == 0
@@ -67,7 +65,6 @@ class ObjectMeta(abc.ABCMeta):
 
 class Pytree(metaclass=ObjectMeta):
     """Base class of graph nodes: the data/static rules, pytree registration and repr."""
-
     _object__is_pytree = True
     _object__class_nodes = {}  # name -> is data, from class annotations and dataclass fields
 
@@ -142,7 +139,6 @@ class Pytree(metaclass=ObjectMeta):
 
 class Object(Pytree, pytree=False):
     """A graph node that is not a JAX pytree (flax's `nnx.Object`)."""
-
     def __init_subclass__(cls, **kwargs):
         if kwargs.pop("pytree", False):
             raise ValueError(f"Object is not a pytree, but 'pytree' was set for {cls.__name__}.")

@@ -15,10 +15,8 @@ from .variables import Variable
 
 class OptState(Variable):
     """Optimizer state (the step counter, and the base of the two below)."""
-
 class OptArray(OptState):
     """An optax state leaf that is a bare array (the step count inside adam, say)."""
-
 class OptVariable(OptState):
     """An optax state leaf shaped like a parameter (adam's mu and nu)."""
 
@@ -33,7 +31,6 @@ _MISSING = object()
 
 class Optimizer(Pytree):
     """`Optimizer(model, optax.adamw(1e-3), wrt=minnx.Param)`, then `.update(model, grads)`."""
-
     def __init__(self, model, tx: optax.GradientTransformation, *, wrt=_MISSING, graph=None):
         if wrt is _MISSING:
             raise TypeError("Missing required argument `wrt`: which Variables to update. Write "

@@ -32,7 +32,6 @@ def _random_method(random_function):  # `rngs.normal(shape)` is `jax.random.norm
 
 class _RandomMethods:
     """Random functions that draw their key from the stream (or Rngs' default stream)."""
-
     normal = _random_method(jax.random.normal)
     uniform = _random_method(jax.random.uniform)
     bernoulli = _random_method(jax.random.bernoulli)
@@ -46,7 +45,6 @@ class _RandomMethods:
 
 class RngStream(_RandomMethods, Pytree):
     """One named stream of keys: a key and a counter."""
-
     def __init__(self, key, *, tag: str):
         key = _as_key(key)
         self.tag = tag
@@ -74,7 +72,6 @@ class RngStream(_RandomMethods, Pytree):
 
 class Rngs(_RandomMethods, Pytree):
     """Named streams of random keys: `Rngs(0)`, `Rngs(params=0, dropout=1)`."""
-
     def __init__(self, default=None, /, **rngs):
         if isinstance(default, dict):
             rngs = {**default, **rngs}
@@ -177,10 +174,8 @@ def _match_shape(path, key, shape):
 
 class SplitBackups(list):
     """The keys `split_rngs` replaced; `with` restores them at the end of the block."""
-
     def __enter__(self):
         return self
-
     def __exit__(self, *exc):
         restore_rngs(self)
 

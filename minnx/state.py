@@ -15,7 +15,6 @@ def sort_key(key):  # ints first, then the rest as text
 
 class State(dict):
     """A nested dict from attribute names (and list indexes) to Variables or raw values."""
-
     def __init__(self, mapping=(), /):
         super().__init__()
         pairs = mapping.items() if isinstance(mapping, Mapping) else mapping

@@ -28,8 +28,7 @@ def _describe(tree):  # `float32[4,2]` for an array, a comma-separated list for 
     return ", ".join(one(x) for x in jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, Module)))
 
 def _record_calls(obj, method, args, kwargs, stats):
-    """The Rows of `obj.method(*args, **kwargs)` run under `eval_shape`, with `__call__` and the
-    public methods of each Module class wrapped to note each call."""
+    """The Rows of `obj.method(...)` under `eval_shape`, each Module's public methods wrapped."""
     classes = {type(node) for _, node in iter_graph(obj) if isinstance(node, Module)}
     saved = {(cls, name): cls.__dict__.get(name) for cls in classes
              for name, _ in inspect.getmembers(cls, inspect.isfunction)

@@ -50,7 +50,6 @@ class CallPlan(NamedTuple):  # jit's static argument: the Plan, and the static a
 
 class JitWrapped:
     """A function compiled with `jax.jit`, whose arguments may be graph nodes."""
-
     def __init__(self, fun, *, in_shardings=None, out_shardings=None, static_argnums=None,
                  static_argnames=None, donate_argnums=None, donate_argnames=None,
                  keep_unused=False, device=None, backend=None, inline=False, graph=None,

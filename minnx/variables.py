@@ -42,14 +42,12 @@ def has_tracer(value):
 
 class VariableMetadata:
     """A value plus metadata for the Variable it goes into (what `with_partitioning` makes)."""
-
     def __init__(self, raw_value, metadata):
         self.raw_value = raw_value
         self.metadata = dict(metadata)
 
 def unbox(x):  # a Variable's value; anything else as it is
     return x.get_value() if isinstance(x, Variable) else x
-
 def raw_value(x):  # a Variable's stored value (bypassing any `get_value` override), or x
     return x.get_raw_value() if isinstance(x, Variable) else x
 
@@ -67,8 +65,7 @@ def _in_place_operator(symbol):
     return operator
 
 def shard_eagerly(value, metadata):
-    """Lay `value` out on the `mesh` metadata's devices (or `jax.set_mesh`'s) as `out_sharding`
-    says: flax's eager sharding (FLIP 4844). sharding.py tells the rest of the story."""
+    """Lay `value` out as `out_sharding` says, on `mesh` or `jax.set_mesh`'s (FLIP 4844)."""
     mesh = metadata.get("mesh")
     if mesh is None:
         mesh = jax.sharding.get_abstract_mesh()
@@ -85,7 +82,6 @@ def shard_eagerly(value, metadata):
 
 class Variable:
     """A mutable box for a value plus metadata: `w[...]` reads, `w[...] = x` writes, `w.tag`."""
-
     __hash__ = None  # unhashable, as in flax: == compares values
 
     def __init__(self, value, **metadata):
@@ -159,7 +155,6 @@ class Variable:
 
     def __getitem__(self, index):
         return self.get_value(index=index)
-
     def __setitem__(self, index, value):
         self.set_value(value, index=index)
 
@@ -297,24 +292,17 @@ def array_summary(x):
 # The Variable types, by what their value is for. Filters select state by these types.
 class Param(Variable):
     """A trainable parameter (what `torch.nn.Parameter` is in PyTorch)."""
-
 class BatchStat(Variable):
     """A running statistic, like BatchNorm's mean and var (a PyTorch *buffer*)."""
-
 class Cache(Variable):
     """A cache, e.g. the key/value cache of autoregressive attention."""
-
 class Intermediate(Variable):
     """An intermediate value kept for inspection (what `Module.sow` stores)."""
-
 class Perturbation(Intermediate):
     """A zero added to an intermediate value, whose gradient is that value's (`Module.perturb`)."""
-
 class RngState(Variable):
     """Random-number state held by an RngStream."""
-
 class RngKey(RngState):
     """The key of an RngStream."""
-
 class RngCount(RngState):
     """How many keys an RngStream has given out."""
