@@ -30,7 +30,6 @@ class _Switch:
 
     def __call__(self, f):
         type(self).value = self.previous
-
         @functools.wraps(f)
         def wrapper(*args, **kwargs):
             with type(self)(self.new):
@@ -40,7 +39,6 @@ class _Switch:
 class set_graph_mode(_Switch):
     """True: models are object graphs (shared references allowed). False: tree mode."""
     value = _env_flag("NNX_GRAPH_MODE")
-
 class set_graph_updates(_Switch):
     """True: transforms carry structure changes (new attributes, sown values) out."""
     value = _env_flag("NNX_GRAPH_UPDATES")

@@ -44,8 +44,7 @@ class List(Module, MutableSequence):
         indexes = range(len(self))[i] if isinstance(i, slice) else [self._index(i)]
         values = list(value) if isinstance(i, slice) else [value]
         if len(indexes) != len(values):
-            raise ValueError(f"List slice assignment: {len(values)} values for {len(indexes)} "
-                             "places.")
+            raise ValueError(f"List slice assignment: {len(values)} values, {len(indexes)} places.")
         for j, v in zip(indexes, values):
             setattr(self, str(j), v)
 
@@ -96,7 +95,6 @@ class Dict(Module, MutableMapping):
 
     def _keys(self):
         return [k for k in vars(self) if not k.startswith("_object__")]
-
     def __iter__(self):
         return iter(self._keys())
     def __len__(self):

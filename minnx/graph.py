@@ -163,7 +163,6 @@ def flatten(node, *, graph=None, objects=None, where="split"):
             keys = tuple(key_name(k) for k in key_path)
             children.append((keys, visit(leaf, path + keys)))
         return PytreeDef(treedef, tuple(children))
-
     root = visit(node, ())
     return GraphDef(root, len(leaves)), leaves
 
@@ -218,7 +217,6 @@ def unflatten(graphdef, leaves, *, reuse=None, copy=False):
         for key, sub in d.attributes:
             obj._graph_set(key, build(sub, path + (key,)), not isinstance(sub, Static))
         return obj
-
     return build(graphdef.root, ())
 
 # -- the functional API --------------------------------------------------------------------
@@ -349,7 +347,6 @@ def iter_graph(node, /, *, graph=None):
                 for key_path, leaf in pairs:
                     yield from walk(leaf, path + tuple(key_name(k) for k in key_path))
         yield path, x
-
     yield from walk(node, ())
 
 def iter_children(node, /, *, graph=None):

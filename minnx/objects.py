@@ -18,7 +18,6 @@ DATA_TYPES = set()  # types registered with register_data_type
 def data(value=dataclasses.MISSING, /, **field_options):
     """Mark a value as data: `self.layers = minnx.data([...])`; or a field: `x = minnx.data()`."""
     return _marked(value, is_static=False, field_options=field_options)
-
 def static(value=dataclasses.MISSING, /, **field_options):
     """Mark a value as static (configuration): `self.shape = minnx.static(shape)`."""
     return _marked(value, is_static=True, field_options=field_options)
@@ -242,5 +241,4 @@ def object_repr(obj):  # the text tree `print(model)` shows; a shared object is 
             name = f"{key}=" if isinstance(key, str) else f"[{key}]: "
             lines.append(f"{indent}  {name}{show(value, indent + '  ')},")
         return "\n".join(lines) + f"\n{indent})"
-
     return show(obj, "")

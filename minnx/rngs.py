@@ -122,7 +122,6 @@ class Rngs(_RandomMethods, Pytree):
     def split(self, k):
         """New Rngs whose streams hold `k` keys each (or per filter: `{'dropout': 4}`)."""
         return self._new_rngs(k, RngStream.split)
-
     def broadcast(self, k):
         """New Rngs whose streams hold one new key each, repeated to shape `k`."""
         return self._new_rngs(k, RngStream.broadcast)

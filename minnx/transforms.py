@@ -163,7 +163,6 @@ def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, gr
         if with_value:
             return ((value, aux) if has_aux else value), grads
         return (grads, aux) if has_aux else grads
-
     return wrapper
 
 def _differentiable(arg, filter, graph):  # a graph node as the State `filter` selects
@@ -228,7 +227,6 @@ def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_
     if transform_metadata:
         raise ValueError("minnx.vmap does not support transform_metadata; leave it out.")
     axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
-
     def vmapped(inner):  # the changed values follow their arguments' axes; `static` is not mapped
         return jax.vmap(inner, in_axes=axes, out_axes=(out_axes, axes, None), axis_name=axis_name,
                         axis_size=axis_size, spmd_axis_name=spmd_axis_name)
@@ -246,7 +244,6 @@ def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
     """`f(*args, **kwargs)`'s result as shapes and dtypes, computing and changing nothing."""
     def call(*args):
         return f(*args, **kwargs)
-
     def abstract(inner):
         return functools.partial(jax.eval_shape, inner)
     return _transformed(abstract, call, graph, graph_updates, write=False)(*args)
@@ -300,7 +297,6 @@ def _carry_loop(loop, where, init_val, body_fun, cond_fun, graph, graph_updates)
     @traced_by_minnx
     def test(pure_val):
         return cond_fun(merge_arguments((pure_val,), lifted.plan)[0][0])
-
     return _write_back((loop(body, test, pure[0]),), lifted)[0]
 
 def fori_loop(lower, upper, body_fun, init_val, *, unroll=None, graph=None, graph_updates=None):

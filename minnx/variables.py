@@ -113,7 +113,6 @@ class Variable:
     # -- the value -------------------------------------------------------------------------------
     def get_raw_value(self):  # the stored value, bypassing any `get_value` override
         return self._raw_value
-
     def set_raw_value(self, value):
         self._check_can_update(value)
         object.__setattr__(self, "_raw_value", value)
@@ -152,7 +151,6 @@ class Variable:
     @property
     def value(self):  # the older form of `v[...]` (flax deprecates it); __setattr__ writes it
         return self.get_value()
-
     def __getitem__(self, index):
         return self.get_value(index=index)
     def __setitem__(self, index, value):
@@ -262,10 +260,8 @@ def _register_pytree(cls):  # one child, the value; the sorted metadata is stati
     def flatten_with_keys(variable):
         metadata = tuple(sorted(variable._var_metadata.items()))
         return ((jax.tree_util.GetAttrKey("value"), variable._raw_value),), metadata
-
     def unflatten(metadata, children):
         return cls.from_metadata(children[0], dict(metadata))
-
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten)
 
 _register_pytree(Variable)

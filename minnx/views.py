@@ -32,7 +32,6 @@ def capture(fn, *var_types, init=None, method_outputs=None):
     """`capture(fn, Intermediate)(*args)` -> `(fn(*args), State of what was sown)`."""
     if isinstance(fn, type):  # capture(Intermediate)(model): the types come first
         types = (fn, *var_types)
-
         def decorator(actual_fn):
             return capture(actual_fn, *types, init=init, method_outputs=method_outputs)
         return decorator
