@@ -212,12 +212,6 @@ class Variable:
         return self.get_value()
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self.get_value(), dtype=dtype)
-    def __len__(self):
-        return len(self.get_value())
-    def __iter__(self):
-        return iter(self.get_value())
-    def __contains__(self, item):
-        return item in self.get_value()
     def __call__(self, *args, **kwargs):
         return self.get_value()(*args, **kwargs)
     def __eq__(self, other):
@@ -225,6 +219,9 @@ class Variable:
     def __bool__(self):
         return bool(self.get_value())
 
+    __len__ = _operator("__len__")
+    __iter__ = _operator("__iter__")
+    __contains__ = _operator("__contains__")
     __add__ = _operator("__add__")
     __sub__ = _operator("__sub__")
     __mul__ = _operator("__mul__")
