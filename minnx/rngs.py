@@ -127,10 +127,8 @@ class Rngs(_RandomMethods, Pytree):
         return self._new_rngs(k, RngStream.broadcast)
 
     def _new_rngs(self, sizes, make):  # the streams a filter gives a size to, remade by `make`
-        streams = {}
-        for name, stream, size in self._sized_items(sizes):
-            streams[name] = stream if size is None else make(stream, size)
-        return Rngs(**streams)
+        sized = self._sized_items(sizes)
+        return Rngs(**{name: s if size is None else make(s, size) for name, s, size in sized})
 
     def fork(self, *, split=None):
         """New Rngs with independent streams drawn from these ones (optionally split)."""

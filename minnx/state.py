@@ -143,7 +143,4 @@ pure = as_pure
 
 def to_pure_dict(state):
     """Nested plain dicts of raw values: the form checkpoint libraries like."""
-    pure_dict = {}
-    for key, value in state.items():
-        pure_dict[key] = to_pure_dict(value) if isinstance(value, State) else as_pure(value)
-    return pure_dict
+    return {k: to_pure_dict(v) if isinstance(v, State) else as_pure(v) for k, v in state.items()}
