@@ -1,8 +1,7 @@
 """Containers: List and Dict, Modules that hold sub-Modules, arrays or settings as items.
 
-A plain list of layers is refused as an attribute (objects.py). A `List` keeps each item as an
-attribute named by its index, and a `Dict` by its key, so the data/static rules apply item by
-item and the State's keys follow: `state['layers'][0]['kernel']`.
+A plain list of layers is refused (objects.py); a `List` keeps each item as an attribute named by
+its index, so the data/static rules apply per item: `state['layers'][0]['kernel']`.
 """
 from collections.abc import MutableMapping, MutableSequence
 
@@ -10,7 +9,6 @@ from .module import Module
 
 class List(Module, MutableSequence):
     """A list that is part of the graph: `self.layers = minnx.List([Linear(...), ...])`."""
-
     def __init__(self, items=None, /):
         for item in items or ():
             self.append(item)
@@ -21,10 +19,8 @@ class List(Module, MutableSequence):
 
     def _graph_set(self, key, value, is_data_attribute=True):
         super()._graph_set(str(key), value, is_data_attribute)
-
     def _is_data_attribute(self, key, value):
         return super()._is_data_attribute(str(key), value)
-
     def _repr_items(self):
         return self._graph_items()
 
@@ -48,8 +44,7 @@ class List(Module, MutableSequence):
         indexes = range(len(self))[i] if isinstance(i, slice) else [self._index(i)]
         values = list(value) if isinstance(i, slice) else [value]
         if len(indexes) != len(values):
-            raise ValueError(f"List slice assignment: {len(values)} values for {len(indexes)} "
-                             "places.")
+            raise ValueError(f"List slice assignment: {len(values)} values, {len(indexes)} places.")
         for j, v in zip(indexes, values):
             setattr(self, str(j), v)
 
@@ -81,7 +76,6 @@ class List(Module, MutableSequence):
 
 class Dict(Module, MutableMapping):
     """A dict that is part of the graph; keys are strings, read as `d['a']` or `d.a`."""
-
     def __init__(self, *args, **kwargs):
         for key, value in dict(*args, **kwargs).items():
             setattr(self, key, value)
@@ -101,7 +95,6 @@ class Dict(Module, MutableMapping):
 
     def _keys(self):
         return [k for k in vars(self) if not k.startswith("_object__")]
-
     def __iter__(self):
         return iter(self._keys())
     def __len__(self):

@@ -1,10 +1,7 @@
 """EMA: an exponential moving average of a model's weights, kept in Variables.
 
-Evaluating with averaged weights often beats the last weights. `ema = EMA(model, decay=0.99,
-only=Param)` copies the chosen Variables; `ema.update(model)` after each optimizer step blends
-the model's current values in (`ema = decay * ema + (1 - decay) * value`); `ema.apply_to(model)`
-is a model of the same structure whose Variables are the averages (so it follows later
-updates). EMA is a graph node, so `ema.update` runs inside a `jit`ted train step.
+`ema = EMA(model, decay=0.99, only=Param)`; `ema.update(model)` after each step (inside `jit`
+too) blends the values in; `ema.apply_to(model)` is a model whose Variables are the averages.
 """
 import jax
 import jax.numpy as jnp
@@ -19,14 +16,12 @@ def _is_variable(x):
 
 def _copy(path, x):
     if not isinstance(x, Variable):
-        raise TypeError(f"minnx.EMA only averages Variables, got a {type(x).__name__} at "
-                        f"'{'/'.join(map(str, path))}'. Choose Variables with the `only` filter "
-                        "(e.g. only=minnx.Param).")
+        raise TypeError(f"minnx.EMA only averages Variables, got a {type(x).__name__} at '"
+                        f"{'/'.join(map(str, path))}': select Variables, e.g. only=minnx.Param.")
     return type(x)(jnp.copy(x.get_value()), **x.get_metadata())
 
 class EMA(Object):
     """`EMA(model, decay, only=...)`: the moving averages live in `ema.params`, a State."""
-
     def __init__(self, params, decay: float, *, only=..., graph=None):
         self.graph = graph
         self.decay = decay

@@ -1,8 +1,7 @@
 """Filters: small predicates that pick pieces of state by path and value.
 
-A filter is a Variable type, a tag string, `...`/True (all), None/False (none), All, Any, Not,
-PathContains, OfType, WithTag, a list (any of them), or a function `(path, value) -> bool`, which
-`to_predicate` makes of each. A path is a tuple of names and indexes: `('layers', 0, 'kernel')`.
+A Variable type, a tag, `...`/True, None/False, All/Any/Not/PathContains/OfType/WithTag, a list,
+or a function `(path, value) -> bool`; `to_predicate` makes a function of each.
 """
 import dataclasses
 

@@ -1,9 +1,7 @@
 """The graph: how a Python object graph becomes (GraphDef, State) and back.
 
-`split` walks a model depth first, attributes sorted: each Variable (or value in a data attribute)
-goes into the State under its path, the rest (classes, static attributes, where each Variable sat)
-into the GraphDef, a hashable description. An object met again (a shared layer, a cycle) becomes
-a reference to its first visit, so `merge` rebuilds the sharing (tree mode refuses it instead).
+`split` walks depth first, attributes sorted: Variables go into the State by path, the rest into
+the hashable GraphDef. An object met again becomes a reference, so `merge` rebuilds the sharing.
 """
 import functools
 from typing import Any, NamedTuple
@@ -38,7 +36,6 @@ class PytreeDef(NamedTuple):  # a list, dict, tuple, ... in a data attribute
 
 class Static:
     """A static value kept in the GraphDef, hashable even if the value is not (a list)."""
-
     def __init__(self, value):
         self.value = value
 
@@ -61,7 +58,6 @@ class Static:
 
 class GraphDef:
     """The structure of a graph: hashable, and a pytree with no leaves (jit takes it as is)."""
-
     def __init__(self, root, num_leaves):
         self.root = root
         self.num_leaves = num_leaves
@@ -69,7 +65,6 @@ class GraphDef:
 
     def __eq__(self, other):
         return isinstance(other, GraphDef) and (self is other or self.root == other.root)
-
     def __hash__(self):
         return self._hash
 
@@ -99,14 +94,12 @@ jax.tree_util.register_static(GraphDef)
 
 class ApplyCaller:
     """What `GraphDef.apply` returns: call it (or one of its methods) on a merged model."""
-
     def __init__(self, graphdef, states):
         self.graphdef = graphdef
         self.states = states
 
     def __getattr__(self, name):
         return functools.partial(self._call, name)
-
     def __call__(self, *args, **kwargs):
         return self._call("__call__", *args, **kwargs)
 
@@ -118,7 +111,6 @@ class ApplyCaller:
 # -- walking a graph -----------------------------------------------------------------------
 def is_graph_node(x) -> bool:
     return isinstance(x, Pytree)
-
 def is_node_or_variable(x) -> bool:
     return isinstance(x, (Pytree, Variable))
 
@@ -134,8 +126,7 @@ def _shared_reference_error(x, first_path, path, where):
                       f"references: make the model a tree, or pass graph=True to {where}.")
 
 def flatten(node, *, graph=None, objects=None, where="split"):
-    """`node` -> (GraphDef, [(path, Variable or raw value), ...]); `objects` (a list) receives
-    every object and Variable in visit order, i.e. by GraphDef index."""
+    """`node` -> (GraphDef, [(path, leaf), ...]); `objects` receives the nodes by GraphDef index."""
     graph = graph_mode(graph)
     first_visit = {}  # id(object or Variable) -> (index, path)
     leaves = []
@@ -172,14 +163,12 @@ def flatten(node, *, graph=None, objects=None, where="split"):
             keys = tuple(key_name(k) for k in key_path)
             children.append((keys, visit(leaf, path + keys)))
         return PytreeDef(treedef, tuple(children))
-
     root = visit(node, ())
     return GraphDef(root, len(leaves)), leaves
 
 def unflatten(graphdef, leaves, *, reuse=None, copy=False):
-    """Objects from a GraphDef and a `{path: leaf}` dict (consumed: what is left was unused):
-    fresh ones, except those in `reuse` (`{index: object}`), emptied and refilled in place. A
-    Variable in `leaves` goes in as it is, unless `copy`."""
+    """Objects from a GraphDef and `{path: leaf}` (consumed: what is left was unused): fresh ones,
+    but those in `reuse` (`{index: object}`) refilled in place; Variables kept unless `copy`."""
     if not isinstance(graphdef, GraphDef):
         raise TypeError(f"minnx.merge: the first argument must be the GraphDef returned by split, "
                         f"got {type(graphdef).__name__}.")
@@ -228,7 +217,6 @@ def unflatten(graphdef, leaves, *, reuse=None, copy=False):
         for key, sub in d.attributes:
             obj._graph_set(key, build(sub, path + (key,)), not isinstance(sub, Static))
         return obj
-
     return build(graphdef.root, ())
 
 # -- the functional API --------------------------------------------------------------------
@@ -359,7 +347,6 @@ def iter_graph(node, /, *, graph=None):
                 for key_path, leaf in pairs:
                     yield from walk(leaf, path + tuple(key_name(k) for k in key_path))
         yield path, x
-
     yield from walk(node, ())
 
 def iter_children(node, /, *, graph=None):

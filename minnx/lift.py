@@ -22,7 +22,6 @@ from .variables import Variable, raw_value
 
 class Plan:
     """The static part of split arguments, hashed once: jit compiles once per Plan."""
-
     def __init__(self, treedef, positions, graphdef, paths, graph, graph_updates):
         self.treedef = treedef      # the arguments' pytree, with each graph node as one leaf
         self.positions = positions  # which of those leaves are graph nodes
@@ -35,7 +34,6 @@ class Plan:
 
     def __eq__(self, other):
         return isinstance(other, Plan) and (self is other or self._key == other._key)
-
     def __hash__(self):
         return self._hash
 

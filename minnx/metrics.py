@@ -17,23 +17,22 @@ class MetricState(Variable):
 
 class Metric(Pytree):
     """Base class: `update`, `compute`, `reset`, and `check`, which raises what `update` would."""
-
     def check(self, **kwargs):
         if "argname" in vars(self) and self.argname not in kwargs:  # Average, Welford
             raise TypeError(f"Expected keyword argument '{self.argname}' for "
                             f"{type(self).__name__}.update, got {sorted(kwargs) or 'none'}.")
 
+    def reset(self):  # every running total back to zero
+        for total in vars(self).values():
+            if isinstance(total, MetricState):
+                total[...] = jnp.zeros_like(total[...])
+
 class Average(Metric):
     """The mean of every value passed as `update(<argname>=values)` since the last reset."""
-
     def __init__(self, argname: str = "values"):
         self.argname = argname
         self.total = MetricState(jnp.array(0, dtype=jnp.float32))
         self.count = MetricState(jnp.array(0, dtype=jnp.int32))
-
-    def reset(self):
-        self.total[...] = jnp.array(0, dtype=jnp.float32)
-        self.count[...] = jnp.array(0, dtype=jnp.int32)
 
     def check(self, mask=None, **kwargs):
         Metric.check(self, **kwargs)
@@ -58,7 +57,6 @@ class Average(Metric):
 
 class Accuracy(Average):
     """The fraction of `argmax(logits) == labels` (with a `threshold`: `logits >= threshold`)."""
-
     def __init__(self, threshold: float | None = None, *args, **kwargs):
         if threshold is not None and not isinstance(threshold, float):
             raise TypeError(f"Expected threshold to be a float, got {type(threshold)}")
@@ -70,13 +68,10 @@ class Accuracy(Average):
             raise TypeError("Accuracy.update expects keyword arguments logits= and labels=.")
         if self.threshold is not None and logits.ndim != labels.ndim:
             raise ValueError(f"For binary classification, expected logits.ndim==labels.ndim, got "
-                             f"{logits.ndim} and {labels.ndim} (shapes {logits.shape} and "
-                             f"{labels.shape}).")
+                             f"shapes {logits.shape} and {labels.shape}.")
         if self.threshold is None and logits.ndim != labels.ndim + 1:
-            raise ValueError(
-                f"For multi-class classification, expected logits.ndim==labels.ndim+1, got "
-                f"{logits.ndim} and {labels.ndim} (shapes {logits.shape} and {labels.shape}). "
-                "Pass integer labels, not one-hot vectors.")
+            raise ValueError(f"For multi-class classification, expected logits.ndim==labels.ndim+1,"
+                             f" got shapes {logits.shape} and {labels.shape}: pass integer labels.")
         if labels.dtype not in (jnp.int32, np.int64, np.int32):
             raise ValueError(f"Expected labels.dtype==jnp.int32, got {labels.dtype}")
 
@@ -99,17 +94,11 @@ class Statistics:
 
 class Welford(Metric):
     """The running mean and variance of every value passed (Welford's algorithm)."""
-
     def __init__(self, argname: str = "values"):
         self.argname = argname
         self.count = MetricState(jnp.array(0, dtype=jnp.int32))
         self.mean = MetricState(jnp.array(0, dtype=jnp.float32))
         self.m2 = MetricState(jnp.array(0, dtype=jnp.float32))
-
-    def reset(self):
-        self.count[...] = jnp.array(0, dtype=jnp.int32)
-        self.mean[...] = jnp.array(0, dtype=jnp.float32)
-        self.m2[...] = jnp.array(0, dtype=jnp.float32)
 
     def update(self, **kwargs):
         self.check(**kwargs)
@@ -132,7 +121,6 @@ class Welford(Metric):
 
 class MultiMetric(Metric):
     """Several metrics updated together; `update(mask=...)` takes a mask or a dict of masks."""
-
     def __init__(self, **metrics):
         self._metric_names = tuple(metrics)
         for name, metric in metrics.items():

@@ -13,7 +13,6 @@ from .variables import Perturbation, Variable
 
 class Module(Pytree):
     """Base class for layers and models."""
-
     def set_attributes(self, *filters, raise_if_not_found=True, graph=None, **attributes):
         """Set `attributes` on every sub-Module (selected by `filters`) that has them."""
         predicates = [to_predicate(f) for f in (filters or (True,))]

@@ -1,9 +1,7 @@
 """Objects: the base class of everything NNX keeps state in (Modules, Rngs, Optimizer, ...).
 
-Each attribute is *data* (state: Variables, arrays, Objects, values marked `minnx.data(...)`) or
-*static* (configuration: ints, strings, functions); the first assignment decides, for good. Data
-attributes are the children when JAX sees an Object as a pytree, and all that `graph.py` walks,
-through `_graph_items`, `_graph_set` and `_graph_new` (so List and Dict keep items their way).
+Each attribute is *data* (Variables, arrays, Objects, `minnx.data(...)`: the pytree children and
+what graph.py walks) or *static* (configuration); the first assignment decides, for good.
 """
 import abc
 import dataclasses
@@ -20,7 +18,6 @@ DATA_TYPES = set()  # types registered with register_data_type
 def data(value=dataclasses.MISSING, /, **field_options):
     """Mark a value as data: `self.layers = minnx.data([...])`; or a field: `x = minnx.data()`."""
     return _marked(value, is_static=False, field_options=field_options)
-
 def static(value=dataclasses.MISSING, /, **field_options):
     """Mark a value as static (configuration): `self.shape = minnx.static(shape)`."""
     return _marked(value, is_static=True, field_options=field_options)
@@ -43,7 +40,6 @@ def register_data_type(type_):  # values of `type_` are data wherever assigned, 
 
 def is_data(value):  # arrays, Variables, Objects and registered types
     return isinstance(value, (jax.Array, np.ndarray, Variable, Pytree)) or type(value) in DATA_TYPES
-
 def has_data(value):  # data, or a pytree (a list, a dict, ...) holding some
     return any(is_data(leaf) for leaf in jax.tree.leaves(value, is_leaf=is_data))
 
@@ -53,7 +49,6 @@ def dataclass(cls=None, /, **options):
 
 class ObjectMeta(abc.ABCMeta):
     """After `__init__`: no static attribute may hold data, and was it made outside a trace?"""
-
     def __call__(cls, *args, **kwargs):
         obj = super().__call__(*args, **kwargs)
         outside = _transform_depth[0] == 0
@@ -69,7 +64,6 @@ class ObjectMeta(abc.ABCMeta):
 
 class Pytree(metaclass=ObjectMeta):
     """Base class of graph nodes: the data/static rules, pytree registration and repr."""
-
     _object__is_pytree = True
     _object__class_nodes = {}  # name -> is data, from class annotations and dataclass fields
 
@@ -144,7 +138,6 @@ class Pytree(metaclass=ObjectMeta):
 
 class Object(Pytree, pytree=False):
     """A graph node that is not a JAX pytree (flax's `nnx.Object`)."""
-
     def __init_subclass__(cls, **kwargs):
         if kwargs.pop("pytree", False):
             raise ValueError(f"Object is not a pytree, but 'pytree' was set for {cls.__name__}.")
@@ -248,5 +241,4 @@ def object_repr(obj):  # the text tree `print(model)` shows; a shared object is 
             name = f"{key}=" if isinstance(key, str) else f"[{key}]: "
             lines.append(f"{indent}  {name}{show(value, indent + '  ')},")
         return "\n".join(lines) + f"\n{indent})"
-
     return show(obj, "")

@@ -1,8 +1,7 @@
 """Optimizer: an optax optimizer whose state lives in Variables, so it is a graph node.
 
-optax is pure: `update(grads, state, params)` returns updates and a new state. `Optimizer` keeps
-that state in `OptState` Variables, so `minnx.jit` carries it in and out like a Module's, and
-`update(model, grads)` writes the new parameters into the model, like PyTorch's `step()`.
+optax is pure; `Optimizer` keeps its state in `OptState` Variables (so `minnx.jit` carries it)
+and `update(model, grads)` writes the new parameters into the model, like PyTorch's `step()`.
 """
 import jax
 import jax.numpy as jnp
@@ -16,10 +15,8 @@ from .variables import Variable
 
 class OptState(Variable):
     """Optimizer state (the step counter, and the base of the two below)."""
-
 class OptArray(OptState):
     """An optax state leaf that is a bare array (the step count inside adam, say)."""
-
 class OptVariable(OptState):
     """An optax state leaf shaped like a parameter (adam's mu and nu)."""
 
@@ -34,7 +31,6 @@ _MISSING = object()
 
 class Optimizer(Pytree):
     """`Optimizer(model, optax.adamw(1e-3), wrt=minnx.Param)`, then `.update(model, grads)`."""
-
     def __init__(self, model, tx: optax.GradientTransformation, *, wrt=_MISSING, graph=None):
         if wrt is _MISSING:
             raise TypeError("Missing required argument `wrt`: which Variables to update. Write "

@@ -1,9 +1,7 @@
 """Rngs: explicit random numbers, the JAX way, with PyTorch's convenience.
 
-JAX has no hidden generator: a *key* goes in, random numbers come out. `Rngs` keeps named streams
-of keys: `rngs.params()` returns `fold_in(key, count)` and increments the count, so a seed
-reproduces every call. A missing stream falls back to `default` (what `Rngs(0)` makes).
-`split_rngs` gives each step of vmap or scan its own key.
+`Rngs` keeps named streams: `rngs.params()` returns `fold_in(key, count)` and counts, so a seed
+reproduces every call; a missing stream falls back to `default`. `split_rngs` serves vmap/scan.
 """
 import functools
 
@@ -34,7 +32,6 @@ def _random_method(random_function):  # `rngs.normal(shape)` is `jax.random.norm
 
 class _RandomMethods:
     """Random functions that draw their key from the stream (or Rngs' default stream)."""
-
     normal = _random_method(jax.random.normal)
     uniform = _random_method(jax.random.uniform)
     bernoulli = _random_method(jax.random.bernoulli)
@@ -48,7 +45,6 @@ class _RandomMethods:
 
 class RngStream(_RandomMethods, Pytree):
     """One named stream of keys: a key and a counter."""
-
     def __init__(self, key, *, tag: str):
         key = _as_key(key)
         self.tag = tag
@@ -76,7 +72,6 @@ class RngStream(_RandomMethods, Pytree):
 
 class Rngs(_RandomMethods, Pytree):
     """Named streams of random keys: `Rngs(0)`, `Rngs(params=0, dropout=1)`."""
-
     def __init__(self, default=None, /, **rngs):
         if isinstance(default, dict):
             rngs = {**default, **rngs}
@@ -127,16 +122,13 @@ class Rngs(_RandomMethods, Pytree):
     def split(self, k):
         """New Rngs whose streams hold `k` keys each (or per filter: `{'dropout': 4}`)."""
         return self._new_rngs(k, RngStream.split)
-
     def broadcast(self, k):
         """New Rngs whose streams hold one new key each, repeated to shape `k`."""
         return self._new_rngs(k, RngStream.broadcast)
 
     def _new_rngs(self, sizes, make):  # the streams a filter gives a size to, remade by `make`
-        streams = {}
-        for name, stream, size in self._sized_items(sizes):
-            streams[name] = stream if size is None else make(stream, size)
-        return Rngs(**streams)
+        sized = self._sized_items(sizes)
+        return Rngs(**{name: s if size is None else make(s, size) for name, s, size in sized})
 
     def fork(self, *, split=None):
         """New Rngs with independent streams drawn from these ones (optionally split)."""
@@ -179,10 +171,8 @@ def _match_shape(path, key, shape):
 
 class SplitBackups(list):
     """The keys `split_rngs` replaced; `with` restores them at the end of the block."""
-
     def __enter__(self):
         return self
-
     def __exit__(self, *exc):
         restore_rngs(self)
 

@@ -1,11 +1,7 @@
 """Sharding: a Module's arrays laid out over many devices, by metadata on its Variables.
 
-JAX lays arrays out on a `Mesh` (devices in a grid with named axes) by a `PartitionSpec` per
-array: per dimension, the mesh axis that splits it (None: not split); XLA partitions a jitted
-program to match (GSPMD). NNX adds metadata: a Variable's `out_sharding` (`(None, 'model')`),
-which `with_partitioning` passes on from an initializer, and by which a Variable is laid out as
-it is made under `jax.set_mesh(mesh)` (variables.py: `shard_eagerly`). This file reads it back
-as PartitionSpecs and NamedShardings, for `jit`'s shardings, a constraint or a restore target.
+A Variable's `out_sharding` (`(None, 'model')`, from `with_partitioning`) lays it out as it is made
+under `jax.set_mesh` (variables.py); here it is read back as PartitionSpecs and NamedShardings.
 """
 import functools
 

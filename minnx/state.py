@@ -1,8 +1,7 @@
 """State: the arrays of a Module as a nested mapping, a JAX pytree.
 
 `split` returns a `State` keyed by attribute names (`state['linear']['kernel']`, or
-`state.linear.kernel`) whose leaves are the Module's Variables; `jax.jit` and `jax.tree.map`
-take it directly. The helpers here (`merge_state`, `filter_state`, ...) work on States alone.
+`state.linear.kernel`); `merge_state`, `filter_state`, ... work on States alone.
 """
 from collections.abc import Mapping
 
@@ -16,7 +15,6 @@ def sort_key(key):  # ints first, then the rest as text
 
 class State(dict):
     """A nested dict from attribute names (and list indexes) to Variables or raw values."""
-
     def __init__(self, mapping=(), /):
         super().__init__()
         pairs = mapping.items() if isinstance(mapping, Mapping) else mapping
@@ -109,10 +107,8 @@ def group_by_filters(flat, filters, where):
                 group.append((path, leaf))
                 break
         else:
-            raise ValueError(
-                f"minnx.{where}: no filter in {filters!r} matches {path_text(path)} "
-                f"({type(leaf).__name__}). Add a filter for it, or end the list with `...` to "
-                "collect everything else.")
+            raise ValueError(f"minnx.{where}: no filter in {filters!r} matches {path_text(path)} "
+                             f"({type(leaf).__name__}): add one, or end the list with `...`.")
     return groups
 
 def one_or_tuple(items):
@@ -147,7 +143,4 @@ pure = as_pure
 
 def to_pure_dict(state):
     """Nested plain dicts of raw values: the form checkpoint libraries like."""
-    pure_dict = {}
-    for key, value in state.items():
-        pure_dict[key] = to_pure_dict(value) if isinstance(value, State) else as_pure(value)
-    return pure_dict
+    return {k: to_pure_dict(v) if isinstance(v, State) else as_pure(v) for k, v in state.items()}

@@ -1,8 +1,7 @@
 """Transforms: jit, grad, vmap, scan, ... for functions whose arguments are Modules.
 
-Each is its JAX transform with lift.py's three steps around it: split the arguments (outside),
-merge them into fresh objects and call the function (inside), update the caller's objects
-(outside), as notebook 4 does by hand around `jax.jit`. Each takes `graph=`/`graph_updates=`.
+Each is its JAX transform with lift.py's three steps around it (split outside, merge inside,
+update outside), as notebook 4 does by hand around `jax.jit`.
 """
 import functools
 import inspect
@@ -30,9 +29,8 @@ def _as_tuple(x):
 
 def _refuse_bound_method(f, name):
     if inspect.ismethod(f):
-        raise ValueError(
-            f"nnx.{name} does not support bound methods: `self` would come from outside the trace."
-            f" Decorate the method with @minnx.{name}, or call minnx.{name}(MyClass.method).")
+        raise ValueError(f"nnx.{name} does not support bound methods (`self` comes from outside the"
+                         f" trace): decorate the method, or call minnx.{name}(MyClass.method).")
 
 def _split(args, graph, graph_updates):
     return split_arguments(args, graph=graph_mode(graph),
@@ -52,7 +50,6 @@ class CallPlan(NamedTuple):  # jit's static argument: the Plan, and the static a
 
 class JitWrapped:
     """A function compiled with `jax.jit`, whose arguments may be graph nodes."""
-
     def __init__(self, fun, *, in_shardings=None, out_shardings=None, static_argnums=None,
                  static_argnames=None, donate_argnums=None, donate_argnames=None,
                  keep_unused=False, device=None, backend=None, inline=False, graph=None,
@@ -166,7 +163,6 @@ def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, gr
         if with_value:
             return ((value, aux) if has_aux else value), grads
         return (grads, aux) if has_aux else grads
-
     return wrapper
 
 def _differentiable(arg, filter, graph):  # a graph node as the State `filter` selects
@@ -231,7 +227,6 @@ def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_
     if transform_metadata:
         raise ValueError("minnx.vmap does not support transform_metadata; leave it out.")
     axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
-
     def vmapped(inner):  # the changed values follow their arguments' axes; `static` is not mapped
         return jax.vmap(inner, in_axes=axes, out_axes=(out_axes, axes, None), axis_name=axis_name,
                         axis_size=axis_size, spmd_axis_name=spmd_axis_name)
@@ -246,11 +241,9 @@ def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None, graph=Non
     return _transformed(checkpointed, f, graph, graph_updates)
 
 def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
-    """What `f(*args, **kwargs)` returns, as shapes and dtypes, computing and changing nothing:
-    `eval_shape(lambda: Model(rngs=Rngs(0)))` is an abstract model."""
+    """`f(*args, **kwargs)`'s result as shapes and dtypes, computing and changing nothing."""
     def call(*args):
         return f(*args, **kwargs)
-
     def abstract(inner):
         return functools.partial(jax.eval_shape, inner)
     return _transformed(abstract, call, graph, graph_updates, write=False)(*args)
@@ -273,9 +266,7 @@ def cond(pred, true_fun, false_fun, *operands, graph=None, graph_updates=None):
 class Carry:
     """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
-def _step_values(args_out, inner, plan, where):
-    """After a loop step: the arguments, graph nodes replaced by their values (only values may
-    change, and only the nodes given may come out)."""
+def _step_values(args_out, inner, plan, where):  # after a loop step: the nodes' values in place
     graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
     if graphdef != plan.graphdef:
         raise ValueError(f"minnx.{where}: the function changed the structure of a Module (a new "
@@ -306,7 +297,6 @@ def _carry_loop(loop, where, init_val, body_fun, cond_fun, graph, graph_updates)
     @traced_by_minnx
     def test(pure_val):
         return cond_fun(merge_arguments((pure_val,), lifted.plan)[0][0])
-
     return _write_back((loop(body, test, pure[0]),), lifted)[0]
 
 def fori_loop(lower, upper, body_fun, init_val, *, unroll=None, graph=None, graph_updates=None):
@@ -401,9 +391,8 @@ def scan(f=None, *, length=None, reverse=False, unroll=1, _split_transpose=False
                       graph_updates=graph_updates)
 
 def cached_partial(f, *cached_args, graph=None, graph_updates=None):
-    """`f` with its first arguments fixed: `step = cached_partial(train_step, model, optimizer)`,
-    then `step(x, y)`. flax caches the walk over those graph nodes; `jit` already reuses its last
-    walk while no structure changed (fastpath.py), so here binding is all there is to do."""
+    """`cached_partial(train_step, model, optimizer)(x, y)`: flax caches the walk over the bound
+    nodes; minnx's `jit` already reuses its last walk (fastpath.py), so this only binds them."""
     if graph is False or graph_updates is False:
         raise ValueError("cached_partial is a graph-mode-only API and requires graph_updates=True.")
     if not callable(f):

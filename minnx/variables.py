@@ -1,8 +1,7 @@
 """Variables: the boxes that hold a Module's state.
 
-A Variable's *type* says what its value is for (`Param` is trained, `BatchStat` is a running
-statistic, ...), and filters select state by type. `v[...] = x` writes into it, which is how NNX
-code looks stateful. Variables are pytrees whose one child is the value (the metadata is static).
+The type says what a value is for (`Param` is trained, `BatchStat` a running statistic); `v[...] =
+x` writes into it. Variables are pytrees whose one child is the value (metadata is static).
 """
 import functools
 
@@ -43,14 +42,12 @@ def has_tracer(value):
 
 class VariableMetadata:
     """A value plus metadata for the Variable it goes into (what `with_partitioning` makes)."""
-
     def __init__(self, raw_value, metadata):
         self.raw_value = raw_value
         self.metadata = dict(metadata)
 
 def unbox(x):  # a Variable's value; anything else as it is
     return x.get_value() if isinstance(x, Variable) else x
-
 def raw_value(x):  # a Variable's stored value (bypassing any `get_value` override), or x
     return x.get_raw_value() if isinstance(x, Variable) else x
 
@@ -68,8 +65,7 @@ def _in_place_operator(symbol):
     return operator
 
 def shard_eagerly(value, metadata):
-    """Lay `value` out on the `mesh` metadata's devices (or `jax.set_mesh`'s) as `out_sharding`
-    says: flax's eager sharding (FLIP 4844). sharding.py tells the rest of the story."""
+    """Lay `value` out as `out_sharding` says, on `mesh` or `jax.set_mesh`'s (FLIP 4844)."""
     mesh = metadata.get("mesh")
     if mesh is None:
         mesh = jax.sharding.get_abstract_mesh()
@@ -86,7 +82,6 @@ def shard_eagerly(value, metadata):
 
 class Variable:
     """A mutable box for a value plus metadata: `w[...]` reads, `w[...] = x` writes, `w.tag`."""
-
     __hash__ = None  # unhashable, as in flax: == compares values
 
     def __init__(self, value, **metadata):
@@ -118,7 +113,6 @@ class Variable:
     # -- the value -------------------------------------------------------------------------------
     def get_raw_value(self):  # the stored value, bypassing any `get_value` override
         return self._raw_value
-
     def set_raw_value(self, value):
         self._check_can_update(value)
         object.__setattr__(self, "_raw_value", value)
@@ -157,10 +151,8 @@ class Variable:
     @property
     def value(self):  # the older form of `v[...]` (flax deprecates it); __setattr__ writes it
         return self.get_value()
-
     def __getitem__(self, index):
         return self.get_value(index=index)
-
     def __setitem__(self, index, value):
         self.set_value(value, index=index)
 
@@ -174,9 +166,8 @@ class Variable:
     def __setattr__(self, name, value):
         if name == "value":
             return self.set_value(value)
-        raise AttributeError(
-            f"Cannot set attribute {name!r} of a {type(self).__name__}. Write its value with "
-            f"`variable[...] = x`, and its metadata with `variable.set_metadata({name}=...)`.")
+        raise AttributeError(f"Cannot set attribute {name!r} of a {type(self).__name__}: write "
+                             f"`variable[...] = x`, or `variable.set_metadata({name}=...)`.")
 
     def get_metadata(self, name=None, default=MISSING, *, exclude_required=None):
         """All metadata as a dict, or the entry `name` (`default` if it is missing)."""
@@ -221,12 +212,6 @@ class Variable:
         return self.get_value()
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self.get_value(), dtype=dtype)
-    def __len__(self):
-        return len(self.get_value())
-    def __iter__(self):
-        return iter(self.get_value())
-    def __contains__(self, item):
-        return item in self.get_value()
     def __call__(self, *args, **kwargs):
         return self.get_value()(*args, **kwargs)
     def __eq__(self, other):
@@ -234,6 +219,9 @@ class Variable:
     def __bool__(self):
         return bool(self.get_value())
 
+    __len__ = _operator("__len__")
+    __iter__ = _operator("__iter__")
+    __contains__ = _operator("__contains__")
     __add__ = _operator("__add__")
     __sub__ = _operator("__sub__")
     __mul__ = _operator("__mul__")
@@ -269,10 +257,8 @@ def _register_pytree(cls):  # one child, the value; the sorted metadata is stati
     def flatten_with_keys(variable):
         metadata = tuple(sorted(variable._var_metadata.items()))
         return ((jax.tree_util.GetAttrKey("value"), variable._raw_value),), metadata
-
     def unflatten(metadata, children):
         return cls.from_metadata(children[0], dict(metadata))
-
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten)
 
 _register_pytree(Variable)
@@ -299,24 +285,17 @@ def array_summary(x):
 # The Variable types, by what their value is for. Filters select state by these types.
 class Param(Variable):
     """A trainable parameter (what `torch.nn.Parameter` is in PyTorch)."""
-
 class BatchStat(Variable):
     """A running statistic, like BatchNorm's mean and var (a PyTorch *buffer*)."""
-
 class Cache(Variable):
     """A cache, e.g. the key/value cache of autoregressive attention."""
-
 class Intermediate(Variable):
     """An intermediate value kept for inspection (what `Module.sow` stores)."""
-
 class Perturbation(Intermediate):
     """A zero added to an intermediate value, whose gradient is that value's (`Module.perturb`)."""
-
 class RngState(Variable):
     """Random-number state held by an RngStream."""
-
 class RngKey(RngState):
     """The key of an RngStream."""
-
 class RngCount(RngState):
     """How many keys an RngStream has given out."""

@@ -1,8 +1,7 @@
 """Views and captures: flax 0.12's functional forms of `train()`/`eval()` and of `sow`.
 
-`view(model, deterministic=True)` is a new model sharing the Variables, with settings changed on
-the layers that define `set_view`; `capture(model, Intermediate)(x)` returns `(output, State of
-what it sowed)` without adding attributes to the model. Both work in tree mode too.
+`view(model, deterministic=True)`: a new model sharing the Variables, settings changed by
+`set_view`; `capture(model, Intermediate)(x)` -> `(output, State of what it sowed)`.
 """
 import functools
 import inspect
@@ -33,7 +32,6 @@ def capture(fn, *var_types, init=None, method_outputs=None):
     """`capture(fn, Intermediate)(*args)` -> `(fn(*args), State of what was sown)`."""
     if isinstance(fn, type):  # capture(Intermediate)(model): the types come first
         types = (fn, *var_types)
-
         def decorator(actual_fn):
             return capture(actual_fn, *types, init=init, method_outputs=method_outputs)
         return decorator
