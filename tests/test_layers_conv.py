@@ -352,7 +352,7 @@ def test_mask_of_the_wrong_shape(layer_name):
         body,
         ValueError,
         rf"minnx\.{layer_name} got a mask of shape \(3, 3\), but its kernel has shape "
-        r"\(3, 3, 3, 8\): .* give it that shape\.",
+        r"\(3, 3, 3, 8\): give it that shape\.",
         ValueError,
     )
 

@@ -122,7 +122,6 @@ def refuse_flax_only_options(where, **options):
 class MultiHeadAttention(Module):
     """Like `torch.nn.MultiheadAttention(batch_first=True)`. With `decode=True` each call decodes
     one position, attending to every position written so far in the cache `init_cache` made."""
-
     def __init__(self, num_heads: int, in_features: int, qkv_features=None, out_features=None,
                  num_kv_heads=None, in_kv_features=None, *, dtype=None,
                  param_dtype=jnp.float32, broadcast_dropout=True, dropout_rate=0.0,
@@ -233,14 +232,11 @@ class MultiHeadAttention(Module):
         *batch, max_length, num_kv_heads, head_dim = self.cached_key.shape
         expected = (*batch, 1, num_kv_heads, head_dim)
         if key.shape != expected:
-            raise ValueError(f"{where} decodes one position per call into a cache made for batch "
-                             f"{tuple(batch)}: expected keys of shape {expected}, got "
-                             f"{key.shape}. Feed inputs of shape (*batch, 1, features), or "
-                             "init_cache for this batch.")
+            raise ValueError(f"{where} decodes one position per call, into a cache for batch "
+                             f"{batch}: expected keys {expected}, got {key.shape}.")
         if key.dtype != self.cached_key.dtype:
             raise TypeError(f"{where}: the cache holds {self.cached_key.dtype} but the keys are "
-                            f"{key.dtype}; make the cache with init_cache(shape, dtype=jnp."
-                            f"{key.dtype}).")
+                            f"{key.dtype}; make it with init_cache(shape, dtype=jnp.{key.dtype}).")
         index = self.cache_index[...]
         zero = jnp.zeros((), index.dtype)
         start = (zero,) * len(batch) + (index, zero, zero)

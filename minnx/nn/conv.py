@@ -11,8 +11,7 @@ from .errors import check_features, check_rngs
 default_kernel_init = initializers.lecun_normal()
 
 def _per_axis(x, n):
-    if x is None:
-        x = 1
+    x = 1 if x is None else x
     return (x,) * n if isinstance(x, int) else tuple(x)
 
 def _padding(padding, n):
@@ -23,14 +22,12 @@ def _padding(padding, n):
     pads = [(p, p) if isinstance(p, int) else tuple(p) for p in pads]
     if len(pads) != n or any(len(p) != 2 for p in pads):
         raise ValueError(f"Invalid padding {padding!r} for a {n}D convolution: use 'SAME', "
-                         f"'VALID', 'CIRCULAR', an int, or a sequence of {n} ints or (low, high) "
-                         "pairs.")
+                         f"'VALID', 'CIRCULAR', an int, or {n} ints or (low, high) pairs.")
     return pads
 
 class _ConvBase(Module):
     """What Conv and ConvTranspose share: settings (kept as flax does), the kernel and bias, the
     input check, folding the batch axes into one."""
-
     def __init__(self, in_features, out_features, kernel_size, strides, padding, kernel_dilation,
                  use_bias, mask, dtype, param_dtype, precision, kernel_init, bias_init,
                  promote_dtype, preferred_element_type, rngs, io):
@@ -52,11 +49,10 @@ class _ConvBase(Module):
         self.kernel_shape = self.kernel_size + io
         if mask is not None and tuple(mask.shape) != self.kernel_shape:
             raise ValueError(f"minnx.{layer} got a mask of shape {tuple(mask.shape)}, but its "
-                             f"kernel has shape {self.kernel_shape}: the mask multiplies the "
-                             "kernel elementwise, so give it that shape.")
+                             f"kernel has shape {self.kernel_shape}: give it that shape.")
         self.kernel = Param(kernel_init(rngs.params(), self.kernel_shape, param_dtype))
-        bias = Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else None
-        self.bias = bias
+        bias_shape = (out_features,)
+        self.bias = Param(bias_init(rngs.params(), bias_shape, param_dtype)) if use_bias else None
 
     def _check(self, x, n):
         """Refuse inputs that are not (batch..., *spatial, in_features), pointing at NCHW."""
@@ -95,7 +91,6 @@ class _ConvBase(Module):
 
 class Conv(_ConvBase):
     """Like `torch.nn.Conv2d` (or 1d, 3d) but channels last: inputs (N, *spatial, C)."""
-
     def __init__(self, in_features: int, out_features: int, kernel_size, strides=1, *,
                  padding="SAME", input_dilation=1, kernel_dilation=1,
                  feature_group_count: int = 1, use_bias: bool = True, mask=None, dtype=None,
@@ -105,8 +100,8 @@ class Conv(_ConvBase):
                  preferred_element_type=None, rngs=None):
         if in_features % feature_group_count or out_features % feature_group_count:
             raise ValueError(f"minnx.Conv with feature_group_count={feature_group_count} needs "
-                             f"in_features ({in_features}) and out_features ({out_features}) to "
-                             "be multiples of it.")
+                             f"in_features ({in_features}) and out_features ({out_features}) "
+                             "to be multiples of it.")
         self.input_dilation = input_dilation
         self.feature_group_count = feature_group_count
         self.conv_general_dilated = conv_general_dilated
@@ -138,7 +133,6 @@ class Conv(_ConvBase):
 
 class ConvTranspose(_ConvBase):
     """Like `torch.nn.ConvTranspose2d` (upsampling) but channels last, with lax's padding."""
-
     def __init__(self, in_features: int, out_features: int, kernel_size, strides=None, *,
                  padding="SAME", kernel_dilation=None, use_bias: bool = True, mask=None,
                  dtype=None, param_dtype=jnp.float32, precision=None,

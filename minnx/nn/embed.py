@@ -11,7 +11,6 @@ default_embed_init = initializers.variance_scaling(1.0, "fan_in", "normal", out_
 
 class Embed(Module):
     """Like `torch.nn.Embedding`: row i of `embedding` is id i's vector."""
-
     def __init__(self, num_embeddings: int, features: int, *, dtype=None,
                  param_dtype=jnp.float32, embedding_init=default_embed_init,
                  promote_dtype=promote_dtype, rngs=None):
@@ -27,9 +26,8 @@ class Embed(Module):
     def __call__(self, inputs):
         """Look up each id: the output has the input's shape plus a trailing `features` axis."""
         if not jnp.issubdtype(inputs.dtype, jnp.integer):
-            raise ValueError("minnx.Embed looks up integer ids, got an input of dtype "
-                             f"{inputs.dtype}. Pass token ids as integers, e.g. "
-                             "`ids.astype(jnp.int32)`.")
+            raise ValueError(f"minnx.Embed looks up integer ids, got an input of dtype "
+                             f"{inputs.dtype}. Pass integers, e.g. `ids.astype(jnp.int32)`.")
         embedding = self.embedding[...]
         (embedding,) = self.promote_dtype((embedding,), dtype=self.dtype, inexact=False)
         if self.num_embeddings == 1:

@@ -15,7 +15,6 @@ default_kernel_init = initializers.lecun_normal()
 
 class Linear(Module):
     """A dense layer, like `torch.nn.Linear` but with the kernel stored as (in, out)."""
-
     def __init__(self, in_features: int, out_features: int, *, use_bias: bool = True,
                  dtype=None, param_dtype=jnp.float32, precision=None,
                  kernel_init=default_kernel_init, bias_init=initializers.zeros_init(),
@@ -53,7 +52,6 @@ def _tuple(x):
 
 class LinearGeneral(Module):
     """Contracts input axes `axis` with a kernel (*batch sizes, *in_features, *out_features)."""
-
     def __init__(self, in_features, out_features, *, axis=-1, batch_axis=MappingProxyType({}),
                  use_bias=True, dtype=None, param_dtype=jnp.float32,
                  kernel_init=default_kernel_init, bias_init=initializers.zeros_init(),

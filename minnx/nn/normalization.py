@@ -63,7 +63,6 @@ def _param(init, num_features, param_dtype, use, rngs):
 
 class _Norm(Module):
     """What the normalisation layers share: the settings below, the `scale` Param, a check."""
-
     def __init__(self, num_features, epsilon, dtype, param_dtype, use_scale, scale_init,
                  axis_name, axis_index_groups, use_fast_variance, promote_dtype, rngs):
         check_rngs(rngs, type(self).__name__, num_features)
@@ -93,7 +92,6 @@ class _Norm(Module):
 
 class BatchNorm(_Norm):
     """Normalise over the batch; keep running averages for eval mode (`model.eval()`)."""
-
     def __init__(self, num_features: int, *, use_running_average: bool = False, axis: int = -1,
                  momentum: float = 0.99, epsilon: float = 1e-5, dtype=None,
                  param_dtype=jnp.float32, use_bias: bool = True, use_scale: bool = True,
@@ -139,7 +137,6 @@ class BatchNorm(_Norm):
 
 class LayerNorm(_Norm):
     """Normalise each example over `reduction_axes` (default: the features), scale and shift."""
-
     def __init__(self, num_features: int, *, epsilon: float = 1e-6, dtype=None,
                  param_dtype=jnp.float32, use_bias: bool = True, use_scale: bool = True,
                  bias_init=initializers.zeros_init(), scale_init=initializers.ones_init(),
@@ -163,7 +160,6 @@ class LayerNorm(_Norm):
 
 class RMSNorm(_Norm):
     """LayerNorm without centring or bias: divide by the root mean square, then scale."""
-
     def __init__(self, num_features: int, *, epsilon: float = 1e-6, dtype=None,
                  param_dtype=jnp.float32, use_scale=True, scale_init=initializers.ones,
                  reduction_axes=-1, feature_axes=-1, axis_name=None, axis_index_groups=None,
@@ -184,7 +180,6 @@ class RMSNorm(_Norm):
 
 class GroupNorm(_Norm):
     """Split the (last-axis) features into groups; normalise each example over each group."""
-
     def __init__(self, num_features: int, num_groups: int | None = 32,
                  group_size: int | None = None, *, epsilon=1e-6, dtype=None,
                  param_dtype=jnp.float32, use_bias=True, use_scale=True, axis_name=None,

@@ -60,10 +60,9 @@ class RNNCellBase(Module):
     def initialize_carry(self, input_shape, rngs=None, carry_init=None):
         """The starting carry for inputs of shape (batch..., features): zeros by default."""
         if rngs is None:
-            raise ValueError(
-                f"minnx.{type(self).__name__}.initialize_carry needs `rngs` (as in flax, even "
-                "zeros draw a key): cell.initialize_carry(x.shape, minnx.Rngs(0)). "
-                "RNN(..., rngs=False) needs rngs= or initial_carry=.")
+            raise ValueError(f"minnx.{type(self).__name__}.initialize_carry needs `rngs` (as in "
+                             "flax, zeros too draw a key): initialize_carry(shape, minnx.Rngs(0)). "
+                             "RNN(..., rngs=False) needs rngs= or initial_carry=.")
         stream = rngs.carry if isinstance(rngs, Rngs) else rngs
         init = carry_init or self.carry_init or initializers.zeros_init()
         shape = (*input_shape[:-1], self.hidden_features)
@@ -127,7 +126,6 @@ def flip_sequences(x, seq_lengths, time_axis):
 class RNN(Module):
     """Runs a cell over the time axis of inputs (batch..., time, features) (time first if
     `time_major`); returns the outputs, and the final carry if `return_carry`."""
-
     def __init__(self, cell, *, time_major=False, return_carry=False, reverse=False,
                  keep_order=False, unroll=1, rngs=True):
         self.cell = cell

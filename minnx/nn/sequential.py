@@ -4,7 +4,6 @@ from ..module import Module
 
 class Sequential(Module):
     """Calls its layers in order; a tuple output becomes positional arguments, a dict keywords."""
-
     def __init__(self, *fns):
         self.layers = List(fns)
 
