@@ -30,7 +30,6 @@ from .nn.sequential import Sequential
 from .nn.stochastic import Dropout
 from .objects import Object, Pytree, data, dataclass, has_data, is_data, register_data_type, static
 from .ema import EMA
-from .summary import tabulate
 from .optimizer import OptArray, Optimizer, OptState, OptVariable
 from .rngs import RngStream, Rngs, reseed, restore_rngs, split_rngs
 from .sharding import get_named_sharding, get_partition_spec, with_partitioning

@@ -22,7 +22,6 @@ class _Switch:
     @classmethod
     def current_value(cls):
         return cls.value
-
     def __enter__(self):
         return self
     def __exit__(self, *exc):

@@ -16,7 +16,6 @@ class List(Module, MutableSequence):
     # -- the graph protocol: items under integer keys -------------------------------------------
     def _graph_items(self):
         return [(i, getattr(self, str(i))) for i in range(len(self))]
-
     def _graph_set(self, key, value, is_data_attribute=True):
         super()._graph_set(str(key), value, is_data_attribute)
     def _is_data_attribute(self, key, value):
@@ -70,7 +69,6 @@ class List(Module, MutableSequence):
 
     def append(self, value):
         setattr(self, str(len(self)), value)
-
     def __iter__(self):
         return (getattr(self, str(i)) for i in range(len(self)))
 

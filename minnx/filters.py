@@ -69,7 +69,6 @@ class Any:
 
     def __init__(self, *filters):
         object.__setattr__(self, "predicates", tuple(to_predicate(f) for f in filters))
-
     def __call__(self, path, x):
         return any(predicate(path, x) for predicate in self.predicates)
 
@@ -80,7 +79,6 @@ class All:
 
     def __init__(self, *filters):
         object.__setattr__(self, "predicates", tuple(to_predicate(f) for f in filters))
-
     def __call__(self, path, x):
         return all(predicate(path, x) for predicate in self.predicates)
 

@@ -67,14 +67,11 @@ class GraphDef:
         return isinstance(other, GraphDef) and (self is other or self.root == other.root)
     def __hash__(self):
         return self._hash
-
     def __class_getitem__(cls, item):  # `GraphDef[Model]` in type hints
         return cls
-
     def apply(self, state, *states):
         """`apply(params, rest)(x)` -> `(output, (graphdef, state))`; `.apply(...).encode(x)`."""
         return ApplyCaller(self, (state, *states))
-
     def __repr__(self):
         return f"GraphDef({_definition_repr(self.root)}, num_leaves={self.num_leaves})"
 
@@ -97,7 +94,6 @@ class ApplyCaller:
     def __init__(self, graphdef, states):
         self.graphdef = graphdef
         self.states = states
-
     def __getattr__(self, name):
         return functools.partial(self._call, name)
     def __call__(self, *args, **kwargs):

@@ -129,10 +129,8 @@ class Pytree(metaclass=ObjectMeta):
     @classmethod
     def _graph_new(cls):  # an empty object, filled by `_graph_set` (how merge rebuilds one)
         return object.__new__(cls)
-
     def _repr_items(self):  # attributes in the order __init__ set them, as flax prints them
         return [(k, v) for k, v in vars(self).items() if not k.startswith("_object__")]
-
     def __repr__(self):
         return object_repr(self)
 

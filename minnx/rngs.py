@@ -59,7 +59,6 @@ class RngStream(_RandomMethods, Pytree):
     def split(self, k):
         """A new stream holding `k` keys (a shape), split from a key drawn from this one."""
         return type(self)(jax.random.split(self(), k), tag=self.tag)
-
     def fork(self, *, split=None):
         """A new, independent stream, started from a key drawn from this one (or `split`)."""
         return type(self)(self(), tag=self.tag) if split is None else self.split(split)
@@ -98,10 +97,8 @@ class Rngs(_RandomMethods, Pytree):
 
     def __getitem__(self, name):
         return self._stream(name, KeyError)
-
     def __call__(self):
         return self.default()
-
     # a mapping from names to streams
     def items(self):
         return [(name, x) for name, x in vars(self).items() if isinstance(x, RngStream)]
@@ -125,11 +122,9 @@ class Rngs(_RandomMethods, Pytree):
     def broadcast(self, k):
         """New Rngs whose streams hold one new key each, repeated to shape `k`."""
         return self._new_rngs(k, RngStream.broadcast)
-
     def _new_rngs(self, sizes, make):  # the streams a filter gives a size to, remade by `make`
         sized = self._sized_items(sizes)
         return Rngs(**{name: s if size is None else make(s, size) for name, s, size in sized})
-
     def fork(self, *, split=None):
         """New Rngs with independent streams drawn from these ones (optionally split)."""
         return Rngs(**{name: s.fork(split=size) for name, s, size in self._sized_items(split)})

@@ -106,7 +106,6 @@ class Variable:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _register_pytree(cls)
-
     def __class_getitem__(cls, item):  # `Param[jax.Array]` in a type hint
         return cls
 

@@ -21,7 +21,7 @@ CORE = [p for p in FILES if p not in LAYERS and p not in FAST_PATH]
 # before it. fastpath.py is an optimisation, listed where transforms needs it.
 READING_ORDER = ["config", "filters", "variables", "objects", "state", "graph", "module",
                  "containers", "views", "rngs", "display", "lift", "fastpath", "transforms",
-                 "summary", "optimizer", "metrics", "ema", "sharding", "nn"]
+                 "optimizer", "metrics", "ema", "sharding", "nn"]
 
 
 def _lines(paths):
