@@ -226,6 +226,7 @@ def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_
     """`jax.vmap` for functions of Modules: `in_axes` maps (int) or broadcasts (None) each."""
     if transform_metadata:
         raise ValueError("minnx.vmap does not support transform_metadata; leave it out.")
+    _refuse_bound_method(f, "vmap")
     axes = tuple(in_axes) if isinstance(in_axes, list) else in_axes
     def vmapped(inner):  # the changed values follow their arguments' axes; `static` is not mapped
         return jax.vmap(inner, in_axes=axes, out_axes=(out_axes, axes, None), axis_name=axis_name,
@@ -235,6 +236,7 @@ def vmap(f=None, *, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_
 def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None, graph=None,
           graph_updates=None):
     """`jax.checkpoint` (recompute activations in the backward pass) for functions of Modules."""
+    _refuse_bound_method(f, "remat")
     def checkpointed(inner):
         return jax.checkpoint(inner, prevent_cse=prevent_cse, static_argnums=static_argnums,
                               policy=policy)
@@ -242,6 +244,7 @@ def remat(f=None, *, prevent_cse=True, static_argnums=(), policy=None, graph=Non
 
 def eval_shape(f, *args, graph=None, graph_updates=None, **kwargs):
     """`f(*args, **kwargs)`'s result as shapes and dtypes, computing and changing nothing."""
+    _refuse_bound_method(f, "eval_shape")
     def call(*args):
         return f(*args, **kwargs)
     def abstract(inner):

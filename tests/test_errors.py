@@ -169,3 +169,14 @@ def test_bound_method_given_to_jit():
                 return self.w[...] * x
         nnx.jit(Model().scaled)
     raise_both(body, ValueError, r"does not support bound methods.*MyClass\.method")
+
+
+@pytest.mark.parametrize("transform", ["vmap", "remat", "eval_shape"])
+def test_bound_method_given_to_vmap_remat_eval_shape(transform):
+    def body(nnx):
+        model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+        if transform == "eval_shape":
+            nnx.eval_shape(model.__call__, jnp.ones(2))
+        else:
+            getattr(nnx, transform)(model.__call__)(jnp.ones((3, 2)))
+    raise_both(body, ValueError, rf"nnx\.{transform} does not support bound methods")

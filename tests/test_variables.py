@@ -42,7 +42,8 @@ def test_arithmetic_and_jax_array():
         return {"add": v + 1, "radd": 1 + v, "mul": v * v, "sub": 2 - v, "div": v / 2,
                 "pow": v ** 2, "neg": -v, "abs": abs(v), "matmul": m @ v,
                 "rmatmul": jnp.ones(3) @ m, "jnp": jnp.sin(v), "sum": jnp.sum(v), "shape": v.shape,
-                "dtype": str(v.dtype), "len": len(v)}
+                "dtype": str(v.dtype), "len": len(v), "mod": v % 2, "rmod": 7 % v,
+                "floordiv": v // 2, "rfloordiv": 7 // v, "rpow": 2 ** v}
     run_both(body)
 
 
