@@ -15,5 +15,6 @@ def check_features(layer: str, x, expected: int, fix, axis_name: str = "feature"
     shape = jnp.shape(x)
     got = shape[-1] if shape else None
     if got != expected:
-        raise FeatureMismatchError(f"minnx.{layer} expected inputs whose last axis ({axis_name}s) "
-                                   f"has size {expected}, got shape {tuple(shape)}. {fix(got)}")
+        raise FeatureMismatchError(
+            f"minnx.{layer} expected inputs whose last axis ({axis_name}s) has size {expected}, "
+            f"got an input of shape {tuple(shape)}. {fix(got)}")

@@ -109,8 +109,7 @@ class BatchNorm(_Norm):
         self.momentum = momentum
         self.use_bias = use_bias
 
-    def set_view(self, use_running_average=None):
-        """What `nnx.view(model, use_running_average=...)` sets on this layer."""
+    def set_view(self, use_running_average=None):  # what nnx.view(model, ...=True) sets
         if use_running_average is not None:
             self.use_running_average = use_running_average
 
