@@ -167,7 +167,12 @@ def main():
         batches = [mutants[j::args.jobs] for j in range(args.jobs)]
 
         def run_batch(batch, directory):
-            return [(m, _run(m, directory, args.timeout)) for m in batch]
+            results = []
+            for mutant in batch:
+                was_killed = _run(mutant, directory, args.timeout)
+                print("killed:  " if was_killed else "SURVIVED:", mutant, flush=True)
+                results.append((mutant, was_killed))
+            return results
 
         for results in pool.map(run_batch, batches, directories):
             for mutant, was_killed in results:
