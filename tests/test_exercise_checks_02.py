@@ -158,8 +158,7 @@ def test_another_correct_answer_passes(number, name, answers, lib):
     assert "✅" in printed and "❌" not in printed, printed
 
 
-@pytest.mark.parametrize("lib", libraries(
-    minnx_xfail="minnx lacks flax's RngStream.normal (rngs.noise.normal(shape))"))
+@pytest.mark.parametrize("lib", libraries())
 def test_2_1_flaxs_stream_helper_is_a_correct_answer(lib):
     printed = run_exercise(NB, "2.1", lib, [noise("return rngs.noise.normal(shape)")])
     assert "✅" in printed and "❌" not in printed, printed

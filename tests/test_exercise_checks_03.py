@@ -141,8 +141,7 @@ def test_another_correct_answer_passes(number, name, answers, lib):
     assert "✅" in printed and "❌" not in printed, printed
 
 
-@pytest.mark.parametrize("lib", libraries(
-    minnx_xfail="minnx bug: merge accepts duplicated state; fixed by the core rebuild"))
+@pytest.mark.parametrize("lib", libraries())
 def test_3_1_merge_refuses_a_rest_that_holds_the_params_again(lib):
     # The check's last step, nnx.merge(graphdef, params, rest), must not rebuild a model from
     # states that overlap: flax raises. (The check refuses such a rest earlier, on both.)

@@ -452,17 +452,17 @@ def test_decoding_errors():
         lambda nnx: cached(nnx)(X[:, :2]),
         ValueError,
         r"decodes one position per call, into a cache for batch \(2,\): expected keys "
-        r"\(2, 1, 2, 4\), got \(2, 2, 2, 4\)\.",
+        r"\(2, 1, 2, 4\), got \(2, 2, 2, 4\)\. Feed inputs \(\*batch, 1, features\)",
     )
     both_raise(
         lambda nnx: cached(nnx)(X[:1, :1]),
         ValueError,
-        r"expected keys of shape \(2, 1, 2, 4\), got \(1, 1, 2, 4\).*or init_cache for this",
+        r"expected keys \(2, 1, 2, 4\), got \(1, 1, 2, 4\).*or init_cache for this",
     )
     both_raise(
         lambda nnx: cached(nnx, dtype=jnp.bfloat16)(X[:, :1]),
         TypeError,
-        r"the cache holds float32 but the keys are bfloat16; make the cache with "
+        r"the cache holds float32 but the keys are bfloat16; make it with "
         r"init_cache\(shape, dtype=jnp\.bfloat16\)",
     )
     both_raise(

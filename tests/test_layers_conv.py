@@ -386,7 +386,7 @@ def test_bad_padding(padding):
             body,
             ValueError,
             r"Invalid padding .* for a 2D convolution: use 'SAME', 'VALID', 'CIRCULAR', "
-            r"an int, or a sequence of 2 ints or \(low, high\) pairs\.",
+            r"an int, or 2 ints or \(low, high\) pairs\.",
         )
 
 

@@ -299,7 +299,7 @@ def test_every_slide_of_the_export_reads_from_the_back_of_the_room(exported, bro
 
     def go_to(n):
         browser.js(f"(() => {{ const i = Reveal.getIndices(Reveal.getSlides()[{n}]);"
-                   " Reveal.slide(i.h, i.v); }})()")
+                   " Reveal.slide(i.h, i.v); })()")
 
     for old in SHOTS.glob(f"{deck.stem}-*.png"):
         old.unlink()

@@ -233,7 +233,8 @@ class MultiHeadAttention(Module):
         expected = (*batch, 1, num_kv_heads, head_dim)
         if key.shape != expected:
             raise ValueError(f"{where} decodes one position per call, into a cache for batch "
-                             f"{batch}: expected keys {expected}, got {key.shape}.")
+                             f"{tuple(batch)}: expected keys {expected}, got {key.shape}. Feed "
+                             "inputs (*batch, 1, features), or init_cache for this batch.")
         if key.dtype != self.cached_key.dtype:
             raise TypeError(f"{where}: the cache holds {self.cached_key.dtype} but the keys are "
                             f"{key.dtype}; make it with init_cache(shape, dtype=jnp.{key.dtype}).")
@@ -278,7 +279,7 @@ class MultiHeadAttention(Module):
         self.cache_index = Cache(jnp.array(0, dtype=jnp.int32))
 
     def set_view(self, deterministic=None, decode=None, batch_size=None, max_length=None):
-        """For `nnx.view`; as in flax 0.12.8 it makes no cache (batch_size, max_length unused)."""
+        # for nnx.view; as in flax 0.12.8 it makes no cache (batch_size, max_length unused)
         if deterministic is not None:
             self.deterministic = deterministic
         if decode is not None:

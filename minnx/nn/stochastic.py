@@ -24,8 +24,7 @@ class Dropout(Module):
             raise TypeError("minnx.Dropout: rngs must be a minnx.Rngs or RngStream, got "
                             f"{type(rngs).__name__}.")
 
-    def set_view(self, deterministic=None):
-        """What `nnx.view(model, deterministic=...)` sets on this layer."""
+    def set_view(self, deterministic=None):  # what nnx.view(model, deterministic=...) sets
         if deterministic is not None:
             self.deterministic = deterministic
 
