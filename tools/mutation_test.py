@@ -7,6 +7,7 @@ unit suite without the layers, notebooks, slides and exercises, which test other
 against the mutant, stopping at the first failure; a mutant is *killed* if some test fails or
 errors, and *survives* if all pass. The score is killed / (killed + survived); a mutant that
 runs past the timeout (a loop that no longer ends) counts as killed.
+The tests are first run on the unmutated copy: if they fail there, the tool stops.
 
     python tools/mutation_test.py                      # a seeded sample of 200 mutants
     python tools/mutation_test.py --sample 0           # every mutant (hours)
@@ -119,10 +120,23 @@ def _put(parent, field, index, node):
 
 
 def _prepare(directory):
-    for name in ("minnx", "course", "tests"):
+    for name in ("minnx", "course", "tests", "solutions"):  # exercise 10's checks read solutions/
         shutil.copytree(ROOT / name, directory / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("conftest.py", "pyproject.toml", "nbval_sanitize.cfg"):
         shutil.copy(ROOT / name, directory / name)
+
+
+def _suite_fails(directory, timeout):
+    """Run CORE_TESTS in `directory`, stopping at the first failure: True if any test failed."""
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+               "-p", "no:nbval", "-o", "addopts="] + [f"tests/{t}" for t in CORE_TESTS]
+    env = {**os.environ, "PYTHONPATH": str(directory), "JAX_PLATFORMS": "cpu"}
+    try:
+        result = subprocess.run(command, cwd=directory, env=env, capture_output=True,
+                                timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return True
+    return result.returncode != 0
 
 
 def _run(mutant, directory, timeout):
@@ -130,14 +144,7 @@ def _run(mutant, directory, timeout):
     original = (directory / relative).read_text()
     (directory / relative).write_text(mutant.source)
     try:
-        command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                   "-p", "no:nbval", "-o", "addopts="] + [f"tests/{t}" for t in CORE_TESTS]
-        env = {**os.environ, "PYTHONPATH": str(directory), "JAX_PLATFORMS": "cpu"}
-        result = subprocess.run(command, cwd=directory, env=env, capture_output=True,
-                                timeout=timeout)
-        return result.returncode != 0
-    except subprocess.TimeoutExpired:
-        return True
+        return _suite_fails(directory, timeout)
     finally:
         (directory / relative).write_text(original)
 
@@ -161,6 +168,9 @@ def main():
                    for _ in range(args.jobs)]
     for directory in directories:
         _prepare(directory)
+    # Without a passing baseline every mutant would count as killed: check it first.
+    if _suite_fails(directories[0], args.timeout):
+        sys.exit("the core's unit tests fail on the unmutated copy: fix them before mutating")
     survivors = []
     killed = 0
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
