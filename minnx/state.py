@@ -59,8 +59,9 @@ class State(dict):
         return filter_state(self, first, *filters)
     def split(self, first, /, *filters):
         return split_state(self, first, *filters)
-    def merge(self, state, /, *states):
-        return merge_state(self, state, *states)
+    @classmethod
+    def merge(cls, state, /, *states):  # as in flax, a classmethod: State.merge(a, b)
+        return merge_state(state, *states)
     def to_pure_dict(self):
         return to_pure_dict(self)
 

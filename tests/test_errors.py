@@ -4,7 +4,7 @@ written for flax catches minnx's error; minnx's message is what the `match` pins
 import jax
 import jax.numpy as jnp
 import pytest
-from oracle import raise_both
+from oracle import raise_both, run_both
 
 import minnx
 
@@ -180,3 +180,32 @@ def test_bound_method_given_to_vmap_remat_eval_shape(transform):
         else:
             getattr(nnx, transform)(model.__call__)(jnp.ones((3, 2)))
     raise_both(body, ValueError, rf"nnx\.{transform} does not support bound methods")
+
+
+def test_an_attribute_set_inside_jax_jit_on_a_module_made_outside():
+    import flax
+    from flax import nnx as flax_nnx
+
+    def body(nnx):
+        layer = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+        jax.jit(lambda x: setattr(layer, "extra", x))(jnp.ones(2))
+    with pytest.raises(flax.errors.TraceContextError):
+        body(flax_nnx)
+    with pytest.raises(minnx.TraceContextError, match=r"Cannot mutate 'Linear' from a different "
+                                                      r"trace level"):
+        body(minnx)
+
+
+def test_a_module_made_inside_a_transform_may_hold_its_tracers():
+    def body(nnx):
+        class Box(nnx.Module):
+            def __init__(self):
+                self.size = 1
+
+        @nnx.jit
+        def twice(x):
+            box = Box()
+            box.value = x
+            return box.value * 2
+        return twice(jnp.ones(2))
+    run_both(body)

@@ -238,3 +238,15 @@ def test_iter_modules_and_graph():
         children = [name for name, _ in model.iter_children()]
         return {"modules": sorted(modules), "params": params, "children": sorted(children)}
     run_both(body)
+
+
+def test_state_methods_filter_split_and_merge():
+    def body(nnx):
+        model = nnx.BatchNorm(3, rngs=nnx.Rngs(0))
+        state = nnx.state(model)
+        params, stats = state.split(nnx.Param, nnx.BatchStat)
+        # State.merge is a classmethod in flax: `params.merge(stats)` merges `stats` alone
+        return {"filter": state.filter(nnx.BatchStat), "params": params, "stats": stats,
+                "merged": nnx.State.merge(params, stats), "instance form": params.merge(stats)}
+    out = run_both(body)
+    assert sorted(out["merged"]) == ["bias", "mean", "scale", "var"]
