@@ -63,3 +63,8 @@ def test_traced_values_are_shown_without_reading_them():
 def test_variable_repr_shows_metadata():
     assert repr(minnx.Param(jnp.ones(2), note="x")) == \
         "Param(value=<float32(2,) [1., 1.]>, note='x')"
+
+
+def test_graphdef_repr_shows_the_structure():
+    graphdef = minnx.graphdef(minnx.Linear(2, 3, rngs=minnx.Rngs(0)))
+    assert repr(graphdef) == "GraphDef(Linear(bias=Param, kernel=Param), num_leaves=2)"
