@@ -59,8 +59,10 @@ class JitWrapped:
         self.fun = fun
         self.graph = graph_mode(graph)
         self.graph_updates = graph_updates_mode(graph_updates)
-        self.static_argnums = _as_tuple(static_argnums)
         self.static_argnames = _as_tuple(static_argnames)
+        names = list(inspect.signature(fun).parameters)  # as jax.jit: a static name passed
+        named = [names.index(n) for n in self.static_argnames if n in names]  # by position too
+        self.static_argnums = tuple(sorted({*_as_tuple(static_argnums), *named}))
         self.out_shardings = out_shardings
         # jax.jit sees (call plan, *dynamic arguments): user argument i moves to position
         # i + 1 - (the number of static arguments before it)

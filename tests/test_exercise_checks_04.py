@@ -133,9 +133,7 @@ def test_another_correct_answer_passes(number, name, answers, lib):
     assert "✅" in printed and "❌" not in printed, printed
 
 
-@pytest.mark.parametrize("lib", libraries(
-    minnx_xfail="minnx bug: minnx.jit(f, static_argnames=...) does not apply to an argument "
-                "passed by position (jax.jit and flax's nnx.jit do); see the report"))
+@pytest.mark.parametrize("lib", libraries())
 def test_4_4_static_argnames_is_a_correct_answer(lib):
     answer = 'normalize_jit = nnx.jit(normalize, static_argnames="mode")\n'
     printed = run_exercise(NB, "4.4", lib, [answer])

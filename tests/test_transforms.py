@@ -365,3 +365,12 @@ def test_jit_replans_when_the_arguments_change_kind():
                       + jnp.sum(b.kernel[...] if isinstance(b, minnx.Linear) else b))
                 for a, b in calls]
     assert [float(f(a, b)) for a, b in calls] == pytest.approx(expected)
+
+
+def test_jit_static_argnames_applies_to_an_argument_passed_by_position():
+    def body(nnx):
+        def scale(x, mode):
+            return x * 2 if mode == "double" else x
+        step = nnx.jit(scale, static_argnames="mode")
+        return [step(jnp.ones(2), "double"), step(jnp.ones(2), mode="same")]
+    run_both(body)
