@@ -209,3 +209,9 @@ def test_a_module_made_inside_a_transform_may_hold_its_tracers():
             return box.value * 2
         return twice(jnp.ones(2))
     run_both(body)
+
+
+@pytest.mark.parametrize("kwargs, got", [({}, "none"), ({"loss": 1.0}, r"\['loss'\]")])
+def test_average_update_without_its_keyword(kwargs, got):
+    raise_both(lambda nnx: nnx.metrics.Average().update(**kwargs), TypeError,
+               rf"Expected keyword argument 'values' for Average\.update, got {got}\.")

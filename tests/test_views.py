@@ -97,3 +97,15 @@ def test_view_sets_dropout_and_batchnorm_modes_and_leaves_the_original():
                 "shared stats": ev.norm.mean is net.norm.mean}
     out = run_both(body)
     assert out["view"] == (True, True) and out["original"] == (False, False)
+
+
+def test_perturb_outside_capture_keeps_a_zero_perturbation_on_the_module():
+    def body(nnx):
+        class Model(nnx.Module):
+            def __call__(self, x):
+                return self.perturb("h", x) * 2
+        model = Model()
+        model(jnp.ones(2))
+        return {"out": model(jnp.arange(2.0)), "state": nnx.state(model, nnx.Perturbation)}
+    out = run_both(body)
+    assert list(out["state"]) == ["h"]
