@@ -268,7 +268,7 @@ def _register_pytree(cls):  # one child, the value; the sorted metadata is stati
 _register_pytree(Variable)
 
 def array_summary(x):
-    """How a value prints: `<float32(2, 3) ≈0.1 ±0.9 [≥-1.2, ≤1.5] nonzero:6>`, or in full."""
+    """How a value prints: `<float32(2, 3) ≈0.1 ±0.9 [≥-1.2, ≤1.5] nonzero:6>` or in full."""
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         return repr(x)
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
