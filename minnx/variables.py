@@ -215,8 +215,6 @@ class Variable:
         return self.get_value()(*args, **kwargs)
     def __eq__(self, other):
         return self.get_value() == unbox(other)
-    def __bool__(self):
-        return bool(self.get_value())
 
     __len__ = _operator("__len__")
     __iter__ = _operator("__iter__")
@@ -237,11 +235,6 @@ class Variable:
     __floordiv__ = _operator("__floordiv__")
     __rfloordiv__ = _operator("__rfloordiv__")
     __rpow__ = _operator("__rpow__")
-    __lt__ = _operator("__lt__")
-    __le__ = _operator("__le__")
-    __gt__ = _operator("__gt__")
-    __ge__ = _operator("__ge__")
-    __ne__ = _operator("__ne__")
     __neg__ = _operator("__neg__")
     __abs__ = _operator("__abs__")
     __int__ = _operator("__int__")

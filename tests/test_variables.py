@@ -1,5 +1,7 @@
 """Variables on minnx and flax.nnx side by side: reading and writing, metadata, arithmetic,
 `__jax_array__`, subclasses, and the Variable types."""
+import operator
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -45,6 +47,38 @@ def test_arithmetic_and_jax_array():
                 "dtype": str(v.dtype), "len": len(v), "mod": v % 2, "rmod": 7 % v,
                 "floordiv": v // 2, "rfloordiv": 7 // v, "rpow": 2 ** v}
     run_both(body)
+
+
+def test_comparisons_as_flax():
+    # `==` compares the values elementwise; `!=` is `not ==` (an array's truth value is
+    # ambiguous); flax defines no ordering, nor a truth value but `len`'s
+    def body(nnx):
+        v = nnx.Param(jnp.array([1.0, 2.0, 3.0]))
+        scalar = nnx.Param(jnp.array(1.0))
+        return {"eq": v == jnp.array([1.0, 0.0, 3.0]), "ne": [scalar != 1.0, scalar != 2.0],
+                "bool": bool(v)}
+    run_both(body)
+    raise_both(lambda nnx: nnx.Param(jnp.arange(3.0)) != jnp.zeros(3), ValueError, "ambiguous")
+    raise_both(lambda nnx: bool(nnx.Param(jnp.array(1.0))), TypeError, "unsized")
+    for compare in [operator.lt, operator.le, operator.gt, operator.ge]:
+        raise_both(lambda nnx: compare(nnx.Param(jnp.ones(2)), 0), TypeError,
+                   "not supported between instances of 'Param' and 'int'")
+
+
+def test_set_metadata_forms_and_wrong_calls():
+    def body(nnx):
+        v = nnx.Param(jnp.ones(2), note="a")
+        v.set_metadata("note", "b")
+        by_name = v.get_metadata("note")
+        v.set_metadata(note="c", extra=1)
+        by_keyword = [v.note, v.extra]
+        v.set_metadata({"note": "d"})
+        return {"name": by_name, "keyword": by_keyword, "replaced": v.note,
+                "extra kept": hasattr(v, "extra")}
+    run_both(body)
+    raise_both(lambda nnx: nnx.Param(jnp.ones(2)).set_metadata({"note": "d"}, extra=1),
+               TypeError, "set_metadata")
+    raise_both(lambda nnx: nnx.Param(jnp.ones(2)).set_metadata(), TypeError, "set_metadata")
 
 
 def test_in_place_update_forms():
