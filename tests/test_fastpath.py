@@ -53,7 +53,8 @@ def test_a_change_to_an_unrelated_object_keeps_the_walk(walks):
 
 
 @pytest.mark.parametrize("change", ["new attribute", "replaced layer", "appended layer",
-                                    "deleted attribute", "metadata", "replaced variable"])
+                                    "deleted attribute", "metadata", "metadata by update",
+                                    "replaced variable"])
 def test_every_structure_change_is_seen(walks, change):
     model = _mlp()
     model.extra = minnx.Param(jnp.ones(2))
@@ -69,6 +70,9 @@ def test_every_structure_change_is_seen(walks, change):
         del model.extra
     elif change == "metadata":
         model.layers[0].kernel.set_metadata(note="changed")
+    elif change == "metadata by update":
+        changed = model.layers[0].kernel.replace(note="changed")
+        minnx.update(model.layers[0], minnx.State({"kernel": changed}))
     elif change == "replaced variable":
         model.layers[2].bias = minnx.Param(jnp.full(2, 5.0))
     got = step(model, X)

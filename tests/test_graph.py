@@ -113,18 +113,20 @@ def test_pop_removes_and_returns():
 
             def __call__(self, x):
                 y = self.linear(x)
-                self.sow(nnx.Intermediate, "y", y)
+                self.sown = self.sow(nnx.Intermediate, "y", y)
                 return y
 
         model = M(nnx.Rngs(0))
         model(jnp.ones((1, 2)))
+        first_sow_returned = model.sown
         model(jnp.full((1, 2), 2.0))
         seen = nnx.state(model, nnx.Intermediate)
         popped = nnx.pop(model, nnx.Intermediate)
         return {"seen": seen, "popped": popped, "left": nnx.state(model),
-                "has": hasattr(model, "y")}
+                "has": hasattr(model, "y"), "sow returned": [first_sow_returned, model.sown]}
     out = run_both(body)
     assert len(out["popped"]["y"]["value"]) == 2 and out["has"] is False
+    assert out["sow returned"] == [True, True]
 
 
 def test_clone_is_deep_and_keeps_structure():
@@ -196,6 +198,16 @@ def test_every_filter_form(name):
 def _paths(state):
     return [tuple(getattr(k, "key", getattr(k, "idx", k)) for k in p)
             for p, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
+
+
+def test_filter_objects_answer_true_or_false():
+    def body(nnx):
+        variable = nnx.Param(jnp.ones(2))
+        return {name: FILTERS[name](nnx)(("linear", "kernel"), variable)
+                for name in ["all", "any", "not", "path_contains", "of_type", "everything",
+                             "nothing"]}
+    assert run_both(body) == {"all": True, "any": False, "not": False, "path_contains": False,
+                              "of_type": False, "everything": True, "nothing": False}
 
 
 def test_split_filters_must_cover_everything():
