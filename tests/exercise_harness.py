@@ -9,7 +9,8 @@ exercise's cells printed. Checks run strict (COURSE_STRICT_CHECKS=1): a ❌ rais
 
 Cells before the exercise run once per notebook and library; each case starts from a copy of
 that namespace. An exercise is the cells from its `## Exercise N.M` heading to the next `## `
-heading. Solution notebooks therefore use no IPython magics.
+heading. Solution notebooks therefore use no IPython magics. `shared_tests` makes the four tests
+that every check file built from lists of wrong and right answers has.
 """
 import contextlib
 import io
@@ -20,6 +21,8 @@ import re
 
 import matplotlib
 import pytest
+
+from course.grading import CheckFailed
 
 matplotlib.use("Agg")
 
@@ -115,3 +118,42 @@ def libraries(minnx_xfail=None):
     if minnx_xfail is None:
         return ["minnx", "flax"]
     return [pytest.param("minnx", marks=pytest.mark.xfail(strict=True, reason=minnx_xfail)), "flax"]
+
+
+def shared_tests(notebook, numbers, wrong, right):
+    """The four tests that each exercise-check file built from case lists shares: the solution
+    passes each exercise; each wrong answer gets a ❌ whose words say why; each other correct
+    answer passes; and every exercise has at least two wrong answers and one right one, on
+    minnx and on flax. `wrong` holds (number, name, answers, words) cases, `right` (number,
+    name, answers). The test file binds the four to names starting with `test_`, so that
+    pytest collects them there."""
+
+    def ids(cases):
+        return [f"{case[0]} {case[1]}" for case in cases]
+
+    @pytest.mark.parametrize("lib", libraries())
+    @pytest.mark.parametrize("number", numbers)
+    def test_the_solution_passes(number, lib):
+        printed = run_exercise(notebook, number, lib)
+        assert "✅" in printed and "❌" not in printed, printed
+
+    @pytest.mark.parametrize("lib", libraries())
+    @pytest.mark.parametrize("number, name, answers, words", wrong, ids=ids(wrong))
+    def test_a_wrong_answer_gets_a_cross_that_says_why(number, name, answers, words, lib):
+        with pytest.raises(CheckFailed, match=words):
+            run_exercise(notebook, number, lib, answers)
+
+    @pytest.mark.parametrize("lib", libraries())
+    @pytest.mark.parametrize("number, name, answers", right, ids=ids(right))
+    def test_another_correct_answer_passes(number, name, answers, lib):
+        printed = run_exercise(notebook, number, lib, answers)
+        assert "✅" in printed and "❌" not in printed, printed
+
+    def test_every_exercise_has_two_wrong_answers_and_a_right_one():
+        for number in numbers:
+            assert sum(case[0] == number for case in wrong) >= 2, number
+            assert sum(case[0] == number for case in right) >= 1, number
+
+    return (test_the_solution_passes, test_a_wrong_answer_gets_a_cross_that_says_why,
+            test_another_correct_answer_passes,
+            test_every_exercise_has_two_wrong_answers_and_a_right_one)

@@ -7,8 +7,7 @@ import textwrap
 
 import pytest
 
-from course.grading import CheckFailed
-from exercise_harness import libraries, run_exercise
+from exercise_harness import libraries, run_exercise, shared_tests
 
 NB = "04_nnx_vs_jax_transforms"
 NUMBERS = ["4.1", "4.2", "4.3", "4.4"]
@@ -108,29 +107,10 @@ RIGHT = [
 ]
 
 
-def ids(cases):
-    return [f"{case[0]} {case[1]}" for case in cases]
-
-
-@pytest.mark.parametrize("lib", libraries())
-@pytest.mark.parametrize("number", NUMBERS)
-def test_the_solution_passes(number, lib):
-    printed = run_exercise(NB, number, lib)
-    assert "✅" in printed and "❌" not in printed, printed
-
-
-@pytest.mark.parametrize("lib", libraries())
-@pytest.mark.parametrize("number, name, answers, words", WRONG, ids=ids(WRONG))
-def test_a_wrong_answer_gets_a_cross_that_says_why(number, name, answers, words, lib):
-    with pytest.raises(CheckFailed, match=words):
-        run_exercise(NB, number, lib, answers)
-
-
-@pytest.mark.parametrize("lib", libraries())
-@pytest.mark.parametrize("number, name, answers", RIGHT, ids=ids(RIGHT))
-def test_another_correct_answer_passes(number, name, answers, lib):
-    printed = run_exercise(NB, number, lib, answers)
-    assert "✅" in printed and "❌" not in printed, printed
+(test_the_solution_passes, test_a_wrong_answer_gets_a_cross_that_says_why,
+ test_another_correct_answer_passes,
+ test_every_exercise_has_two_wrong_answers_and_a_right_one) = shared_tests(NB, NUMBERS, WRONG,
+                                                                           RIGHT)
 
 
 @pytest.mark.parametrize("lib", libraries())
@@ -138,9 +118,3 @@ def test_4_4_static_argnames_is_a_correct_answer(lib):
     answer = 'normalize_jit = nnx.jit(normalize, static_argnames="mode")\n'
     printed = run_exercise(NB, "4.4", lib, [answer])
     assert "✅" in printed and "❌" not in printed, printed
-
-
-def test_every_exercise_has_two_wrong_answers_and_a_right_one():
-    for number in NUMBERS:
-        assert sum(case[0] == number for case in WRONG) >= 2, number
-        assert sum(case[0] == number for case in RIGHT) >= 1, number

@@ -5,10 +5,8 @@ other correct answers must print only ✅. Every case runs on minnx and on flax.
 """
 import textwrap
 
-import pytest
 
-from course.grading import CheckFailed
-from exercise_harness import libraries, run_exercise
+from exercise_harness import shared_tests
 
 NB = "05_vmap_and_scan"
 NUMBERS = ["5.1", "5.2", "5.3", "5.4"]
@@ -179,32 +177,7 @@ RIGHT = [
 ]
 
 
-def ids(cases):
-    return [f"{case[0]} {case[1]}" for case in cases]
-
-
-@pytest.mark.parametrize("lib", libraries())
-@pytest.mark.parametrize("number", NUMBERS)
-def test_the_solution_passes(number, lib):
-    printed = run_exercise(NB, number, lib)
-    assert "✅" in printed and "❌" not in printed, printed
-
-
-@pytest.mark.parametrize("lib", libraries())
-@pytest.mark.parametrize("number, name, answers, words", WRONG, ids=ids(WRONG))
-def test_a_wrong_answer_gets_a_cross_that_says_why(number, name, answers, words, lib):
-    with pytest.raises(CheckFailed, match=words):
-        run_exercise(NB, number, lib, answers)
-
-
-@pytest.mark.parametrize("lib", libraries())
-@pytest.mark.parametrize("number, name, answers", RIGHT, ids=ids(RIGHT))
-def test_another_correct_answer_passes(number, name, answers, lib):
-    printed = run_exercise(NB, number, lib, answers)
-    assert "✅" in printed and "❌" not in printed, printed
-
-
-def test_every_exercise_has_two_wrong_answers_and_a_right_one():
-    for number in NUMBERS:
-        assert sum(case[0] == number for case in WRONG) >= 2, number
-        assert sum(case[0] == number for case in RIGHT) >= 1, number
+(test_the_solution_passes, test_a_wrong_answer_gets_a_cross_that_says_why,
+ test_another_correct_answer_passes,
+ test_every_exercise_has_two_wrong_answers_and_a_right_one) = shared_tests(NB, NUMBERS, WRONG,
+                                                                           RIGHT)
