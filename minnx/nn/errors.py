@@ -1,5 +1,5 @@
 """Errors the layers raise for a learner's common mistakes, worded the same way everywhere."""
-import jax.numpy as jnp
+import numpy as np
 
 def check_rngs(rngs, layer: str, *args, **kwargs):
     """Raise if a layer got no `rngs=`, showing the call `layer(*args, **kwargs, rngs=...)`."""
@@ -12,7 +12,7 @@ class FeatureMismatchError(ValueError, TypeError):
     """An input whose feature axis does not fit the layer (flax raises TypeError from JAX)."""
 def check_features(layer: str, x, expected: int, fix, axis_name: str = "feature"):
     """Raise if the last axis of `x` is not `expected`; `fix(got)` says what to write instead."""
-    shape = jnp.shape(x)
+    shape = np.shape(x)
     got = shape[-1] if shape else None
     if got != expected:
         raise FeatureMismatchError(
