@@ -35,6 +35,15 @@ def test_repr_lists_attributes_in_definition_order_and_summarises_arrays():
         assert setting in text, setting  # plain settings are shown with their repr
 
 
+def test_dtype_settings_are_shown_by_name_as_flax_shows_them():
+    def dtype_lines(nnx):
+        layer = nnx.Linear(2, 3, dtype=jnp.bfloat16, param_dtype=jnp.float32, rngs=nnx.Rngs(0))
+        return [line.strip() for line in repr(layer).splitlines()
+                if line.strip().startswith(("dtype=", "param_dtype="))]
+    lines = {name: dtype_lines(nnx) for name, nnx in LIBS.items()}
+    assert lines["minnx"] == lines["flax"] == ["dtype=bfloat16,", "param_dtype=float32,"]
+
+
 def test_shared_layer_is_shown_once():
     class Model(minnx.Module):
         def __init__(self):

@@ -262,3 +262,34 @@ def test_state_methods_filter_split_and_merge():
                 "merged": nnx.State.merge(params, stats), "instance form": params.merge(stats)}
     out = run_both(body)
     assert sorted(out["merged"]) == ["bias", "mean", "scale", "var"]
+
+
+class Slot:
+    """A key-path entry of a kind JAX does not define: a path shows it by its str."""
+    def __init__(self, label):
+        self.label = label
+
+    def __str__(self):
+        return f"slot {self.label}"
+
+
+class Pair:
+    """A pytree registered with keys of its own."""
+    def __init__(self, first, second):
+        self.first = first
+        self.second = second
+
+
+jax.tree_util.register_pytree_with_keys(
+    Pair, lambda pair: (((Slot("a"), pair.first), (Slot("b"), pair.second)), None),
+    lambda _, children: Pair(*children))
+
+
+def test_a_pytree_with_keys_of_its_own_names_paths_by_them():
+    def body(nnx):
+        class Model(nnx.Module):
+            def __init__(self):
+                self.pair = nnx.data(Pair(nnx.Param(jnp.ones(2)), nnx.Param(jnp.zeros(2))))
+        state = nnx.state(Model())
+        return {"paths": [list(path) for path, _ in state.flat_state()], "state": state}
+    assert run_both(body)["paths"] == [["pair", "slot a"], ["pair", "slot b"]]
