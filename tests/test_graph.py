@@ -210,6 +210,18 @@ def test_filter_objects_answer_true_or_false():
                               "of_type": False, "everything": True, "nothing": False}
 
 
+@pytest.mark.parametrize("lib", sorted(LIBS))
+def test_filter_objects_are_values_equal_and_hashable(lib):
+    # e.g. as part of a static argument of jit, or a key of a cache
+    nnx = LIBS[lib]
+    forms = {**FILTERS, "with_tag": lambda nnx: nnx.WithTag("dropout")}
+    for name in ["all", "any", "not", "path_contains", "of_type", "everything", "nothing",
+                 "with_tag"]:
+        first, second = forms[name](nnx), forms[name](nnx)
+        assert first == second and hash(first) == hash(second), name
+        assert len({first, second}) == 1, name
+
+
 def test_split_filters_must_cover_everything():
     for nnx in LIBS.values():
         with pytest.raises(ValueError):
