@@ -122,7 +122,7 @@ class DiffState(NamedTuple):
 
 def _grad(f, *, argnums, has_aux, holomorphic, allow_int, reduce_axes, graph, graph_updates,
           with_value):
-    _refuse_bound_method(f, "grad")
+    _refuse_bound_method(f, "value_and_grad" if with_value else "grad")
     if reduce_axes:
         raise ValueError("minnx.grad does not support reduce_axes (JAX removed it too).")
     single = isinstance(argnums, (int, DiffState))

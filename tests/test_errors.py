@@ -171,7 +171,8 @@ def test_bound_method_given_to_jit():
     raise_both(body, ValueError, r"does not support bound methods.*MyClass\.method")
 
 
-@pytest.mark.parametrize("transform", ["vmap", "remat", "eval_shape"])
+@pytest.mark.parametrize("transform", ["vmap", "remat", "eval_shape", "grad",
+                                       "value_and_grad"])
 def test_bound_method_given_to_vmap_remat_eval_shape(transform):
     def body(nnx):
         model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
