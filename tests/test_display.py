@@ -1,5 +1,7 @@
 """repr and display: the tree a learner prints, with parameter counts and bytes per Variable
 type."""
+import functools
+
 import jax.numpy as jnp
 from oracle import LIBS
 from test_seeds_core import _mlp
@@ -42,6 +44,19 @@ def test_dtype_settings_are_shown_by_name_as_flax_shows_them():
                 if line.strip().startswith(("dtype=", "param_dtype="))]
     lines = {name: dtype_lines(nnx) for name, nnx in LIBS.items()}
     assert lines["minnx"] == lines["flax"] == ["dtype=bfloat16,", "param_dtype=float32,"]
+
+
+def test_callable_settings_are_shown_by_name_or_repr():
+    def double(x):
+        return 2 * x
+
+    class Block(minnx.Module):
+        def __init__(self):
+            self.activation = double  # a function: its type and name
+            self.gate = functools.partial(minnx.gelu, approximate=False)  # no name: its repr
+    text = repr(Block())
+    assert "activation=<function double>," in text
+    assert "gate=functools.partial(" in text and "approximate=False)" in text
 
 
 def test_shared_layer_is_shown_once():

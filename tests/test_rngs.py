@@ -63,8 +63,13 @@ def test_layers_keep_a_forked_stream():
 
 def test_random_helpers():
     def body(nnx):
-        rngs = nnx.Rngs(0)
-        return [rngs.normal((2, 3)), rngs.uniform((2,)), rngs.bernoulli(0.5, (3,))]
+        rngs = nnx.Rngs(0, noise=1)
+        return {"default": [rngs.normal((2, 3)), rngs.uniform((2,)), rngs.bernoulli(0.5, (3,)),
+                            rngs.categorical(jnp.zeros(4), shape=(3,)), rngs.randint((3,), 0, 5),
+                            rngs.permutation(5), rngs.choice(jnp.arange(5), (2,)),
+                            rngs.truncated_normal(-1.0, 1.0, (2,)), rngs.gumbel((2,)),
+                            rngs.bits((2,))],
+                "stream": [rngs.noise.normal((2,)), rngs.noise.categorical(jnp.zeros(3))]}
     run_both(body)
 
 
