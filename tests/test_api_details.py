@@ -170,3 +170,17 @@ def test_list_slicing_insert_delete_and_append():
                 "state": nnx.state(layers), "len": len(layers), "negative": layers[-2].kernel}
     out = run_both(body)
     assert out["len"] == 6 and out["kinds"][-1] == "list"
+
+
+def test_dict_is_a_mapping():
+    def body(nnx):
+        heads = nnx.Dict(a=nnx.Linear(1, 2, rngs=nnx.Rngs(0)), b=nnx.relu)
+        heads["c"] = nnx.Linear(2, 1, rngs=nnx.Rngs(1))
+        del heads["b"]
+        return {"keys": list(heads), "len": len(heads), "in": ["a" in heads, "b" in heads],
+                "items": [key for key, _ in heads.items()], "attribute": heads.c.kernel,
+                "state": nnx.state(heads), "equal to itself": heads == heads}
+    out = run_both(body)
+    assert out["keys"] == ["a", "c"] and out["len"] == 2
+    raise_both(lambda nnx: nnx.Dict(a=1)["b"], KeyError)
+    raise_both(lambda nnx: nnx.Dict(a=1).__delitem__("b"), KeyError)
