@@ -32,6 +32,8 @@ def test_repr_lists_attributes_in_definition_order_and_summarises_arrays():
     assert lines[:4] == ["kernel", "bias", "in_features", "out_features"]
     assert "float32(2, 5) ≈" in text
     assert "bias=Param(value=<float32(5,) [0., 0., 0., 0., 0.]>)" in text
+    small = repr(minnx.Param(jnp.array([0.123456, 2.0])))
+    assert "<float32(2,) [0.123, 2.   ]>" in small  # small arrays in full, at 3 decimals
     assert " at 0x" not in text  # no object addresses: stored notebook outputs stay stable
     for setting in ("in_features=2,", "out_features=5,", "use_bias=True,", "dtype=None,"):
         assert setting in text, setting  # plain settings are shown with their repr

@@ -141,6 +141,22 @@ def test_jit_keeps_compiled_code_across_calls():
     assert len(traces) == 1
 
 
+def test_jit_traces_again_when_a_setting_changes_type():
+    # A setting of 1 and one of 1.0 are equal in Python, but `x * n` has another dtype. minnx's
+    # GraphDef tells them apart, so jit gives what the eager call gives. (flax 0.12.8 reuses the
+    # int trace here and returns int32 for the 1.0 model: not copied.)
+    class Scale(minnx.Module):
+        def __init__(self, n):
+            self.n = n
+
+    def scaled(model, x):
+        return x * model.n
+    jitted = minnx.jit(scaled)
+    x = jnp.arange(3)
+    for n in [1, 1.0, True, 1]:
+        assert jitted(Scale(n), x).dtype == scaled(Scale(n), x).dtype, n
+
+
 # -- grad ------------------------------------------------------------------------------------
 def test_grad_argnums_has_aux_and_value():
     def body(nnx):

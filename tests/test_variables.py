@@ -49,6 +49,14 @@ def test_arithmetic_and_jax_array():
     run_both(body)
 
 
+def test_python_number_conversions():
+    def body(nnx):
+        v = nnx.Param(jnp.array(2.5))
+        return {"float": float(v), "int": int(v), "types": [type(float(v)).__name__,
+                                                            type(int(v)).__name__]}
+    assert run_both(body) == {"float": 2.5, "int": 2, "types": ["float", "int"]}
+
+
 def test_comparisons_as_flax():
     # `==` compares the values elementwise; `!=` is `not ==` (an array's truth value is
     # ambiguous); flax defines no ordering, nor a truth value but `len`'s
