@@ -129,6 +129,26 @@ def test_pop_removes_and_returns():
     assert out["sow returned"] == [True, True]
 
 
+def test_pop_removes_from_nested_modules_and_plain_dicts():
+    def body(nnx):
+        class Inner(nnx.Module):
+            def __init__(self):
+                self.w = nnx.Param(jnp.ones(2))
+                self.seen = nnx.Intermediate(jnp.zeros(2))
+                self.log = nnx.data({"step": nnx.Intermediate(jnp.ones(()))})
+
+        class Outer(nnx.Module):
+            def __init__(self):
+                self.inner = Inner()
+                self.seen = nnx.Intermediate(jnp.full(2, 2.0))
+        model = Outer()
+        popped = nnx.pop(model, nnx.Intermediate)
+        return {"popped": popped, "left": nnx.state(model),
+                "gone": [hasattr(model, "seen"), hasattr(model.inner, "seen"),
+                         "step" in model.inner.log]}
+    assert run_both(body)["gone"] == [False, False, False]
+
+
 def test_clone_is_deep_and_keeps_structure():
     def body(nnx):
         model = _model(nnx)
