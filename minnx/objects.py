@@ -219,8 +219,8 @@ def _value_repr(x):
         return repr(x)
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return array_summary(x)
-    if isinstance(x, type) and hasattr(x, "dtype"):
-        return np.dtype(x).name  # jnp.float32 and friends
+    if isinstance(x, type):  # a class by its name (jnp.float32 and friends by their dtype's)
+        return np.dtype(x).name if hasattr(x, "dtype") else x.__name__
     if callable(x) and hasattr(x, "__name__"):
         return f"<{type(x).__name__} {x.__name__}>"
     return repr(x)

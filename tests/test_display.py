@@ -1,12 +1,15 @@
 """repr and display: the tree a learner prints, with parameter counts and bytes per Variable
 type."""
 import functools
+import importlib
 
 import jax.numpy as jnp
 from oracle import LIBS
 from test_seeds_core import _mlp
 
 import minnx
+
+display_module = importlib.import_module("minnx.display")  # minnx.display is the function
 
 
 def _first_lines(make):
@@ -16,7 +19,9 @@ def _first_lines(make):
 
 def test_counts_per_variable_type_match_flax():
     for make in (lambda nnx: nnx.Linear(2, 5, rngs=nnx.Rngs(params=0)), _mlp,
-                 lambda nnx: nnx.BatchNorm(4, rngs=nnx.Rngs(0))):
+                 lambda nnx: nnx.BatchNorm(4, rngs=nnx.Rngs(0)),
+                 lambda nnx: nnx.Linear(64, 64, rngs=nnx.Rngs(0)),  # KB
+                 lambda nnx: nnx.Embed(1000, 300, rngs=nnx.Rngs(0))):  # MB
         lines = _first_lines(make)
         assert lines["minnx"] == lines["flax"]
 
@@ -59,6 +64,51 @@ def test_callable_settings_are_shown_by_name_or_repr():
     text = repr(Block())
     assert "activation=<function double>," in text
     assert "gate=functools.partial(" in text and "approximate=False)" in text
+
+
+def test_class_settings_are_shown_by_name_as_flax_shows_them():
+    def settings(nnx):
+        class Block(nnx.Module):
+            def __init__(self):
+                self.kind = nnx.Param
+                self.dtype = jnp.float16
+        # (minnx ends every attribute's line with a comma, flax all but the last)
+        return [line.strip().rstrip(",") for line in repr(Block()).splitlines()[1:-1]]
+    lines = {name: settings(nnx) for name, nnx in LIBS.items()}
+    assert lines["minnx"] == lines["flax"] == ["kind=Param", "dtype=float16"]
+
+
+def test_empty_states_inside_a_state_are_shown_as_flax_shows_them():
+    texts = {name: repr(nnx.State({"a": {}, "b": nnx.State({})})) for name, nnx in LIBS.items()}
+    assert texts["minnx"] == texts["flax"]
+    assert "'a': {}" in texts["minnx"]
+
+
+def test_display_uses_treescope_in_a_notebook_kernel_and_prints_elsewhere(monkeypatch, capsys):
+    shown = []
+
+    class Kernel:
+        config = {"IPKernelApp": {}}
+
+    class FakeIPython:
+        kernel = None
+
+        @staticmethod
+        def get_ipython():
+            return FakeIPython.kernel
+
+    class FakeTreescope:
+        @staticmethod
+        def display(node):
+            shown.append(node)
+    monkeypatch.setattr(display_module, "IPython", FakeIPython)
+    monkeypatch.setattr(display_module, "treescope", FakeTreescope)
+    layer = minnx.Linear(2, 3, rngs=minnx.Rngs(0))
+    minnx.display(layer)
+    assert shown == [] and capsys.readouterr().out.startswith("Linear( # Param: 9 (36 B)")
+    FakeIPython.kernel = Kernel()
+    minnx.display(layer, layer)
+    assert shown == [layer, layer] and capsys.readouterr().out == ""
 
 
 def test_shared_layer_is_shown_once():

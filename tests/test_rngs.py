@@ -2,7 +2,7 @@
 import jax
 import jax.numpy as jnp
 import pytest
-from oracle import run_both
+from oracle import raise_both, run_both
 
 import minnx
 
@@ -13,6 +13,12 @@ def test_key_sequences():
         return [rngs.params(), rngs.params(), rngs(), rngs.dropout(), rngs["dropout"](),
                 rngs.default(), rngs.noise(), rngs.params.count[...], rngs.dropout.count[...]]
     run_both(body)
+
+
+@pytest.mark.parametrize("seed", ["an array of floats", "a string", "a float"])
+def test_what_is_not_a_seed_is_refused(seed):
+    values = {"an array of floats": jnp.ones(2), "a string": "seed", "a float": 1.5}
+    raise_both(lambda nnx: nnx.Rngs(values[seed]), ValueError, "Invalid rng value")
 
 
 def test_seeds_as_keys_and_dicts():
