@@ -361,7 +361,7 @@ def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, tr
         xs = {i: _move_axis(pure[i], a, 0) for i, a in scanned.items()}
         init = None if carry_at is None else pure[carry_at]
         carry, (ys, updates) = jax.lax.scan(body, init, xs, length=length, reverse=reverse,
-                                            unroll=unroll)
+                                            unroll=unroll, _split_transpose=_split_transpose)
         final = list(pure)
         for i, a in scanned.items():
             final[i] = _move_axis(updates[i], 0, a)

@@ -288,7 +288,12 @@ def test_scan_carry_in_and_out_axes_length_reverse():
         b = nnx.scan(step, in_axes=(nnx.Carry, None, 1), out_axes=(nnx.Carry, 0),
                      reverse=True)(h0, cell, xs)
         c = nnx.scan(lambda h: (h + 1, h), in_axes=nnx.Carry, out_axes=(nnx.Carry, 0), length=3)(h0)
-        return {"a": a, "b": b, "c": c}
+
+        def loss(cell):  # jax.lax.scan's _split_transpose, passed on: the same gradients
+            scanned = nnx.scan(step, in_axes=(nnx.Carry, None, 1), out_axes=(nnx.Carry, 1),
+                               _split_transpose=True)
+            return scanned(h0, cell, xs)[1].sum()
+        return {"a": a, "b": b, "c": c, "grads": nnx.grad(loss)(cell)}
     run_both(body, rtol=1e-5)
 
 
