@@ -15,6 +15,14 @@ def test_key_sequences():
     run_both(body)
 
 
+def test_rngs_is_a_mapping_of_streams():
+    def body(nnx):
+        rngs = nnx.Rngs(0, dropout=1)
+        return {"in": ["default" in rngs, "dropout" in rngs, "noise" in rngs], "len": len(rngs),
+                "names": sorted(rngs), "items": sorted(name for name, _ in rngs.items())}
+    assert run_both(body)["in"] == [True, True, False]
+
+
 @pytest.mark.parametrize("seed", ["an array of floats", "a string", "a float"])
 def test_what_is_not_a_seed_is_refused(seed):
     values = {"an array of floats": jnp.ones(2), "a string": "seed", "a float": 1.5}
