@@ -245,6 +245,8 @@ class Variable:
     __imatmul__ = _in_place_operator("@=")
     __itruediv__ = _in_place_operator("/=")
     __ipow__ = _in_place_operator("**=")
+    __ifloordiv__ = _in_place_operator("//=")
+    __imod__ = _in_place_operator("%=")
 
     def __repr__(self):
         metadata = "".join(f", {k}={v!r}" for k, v in self._var_metadata.items())

@@ -1,5 +1,8 @@
 """Every place where minnx once gave a different answer from flax.nnx 0.12.8 (the list of the
 "minnx, rebuilt to be read and trusted" issue), run on both libraries side by side."""
+import operator
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -107,6 +110,19 @@ def test_in_place_operator_on_a_variable_attribute_raises():
         for p in params:
             p -= 0.1
     raise_both(loop, NotImplementedError)
+
+
+IN_PLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
+            "/=": operator.itruediv, "//=": operator.ifloordiv, "%=": operator.imod,
+            "**=": operator.ipow, "@=": operator.imatmul}
+
+
+@pytest.mark.parametrize("symbol", sorted(IN_PLACE))
+def test_every_in_place_operator_on_a_variable_raises(symbol):
+    # operator.iadd(v, x) is what `v += x` runs: __iadd__, else `v = v + x` (an array)
+    def body(nnx):
+        IN_PLACE[symbol](nnx.Param(jnp.ones((2, 2))), jnp.ones((2, 2)))
+    raise_both(body, NotImplementedError, rf"Use `variable\[\.\.\.\] {re.escape(symbol)} y`")
 
 
 # -- scan's Carry ------------------------------------------------------------------------------
