@@ -89,6 +89,21 @@ def test_split_rngs_only_and_squeeze(squeeze):
     assert out["inside"][1][1].shape == ((2,) if squeeze else (4, 2))
 
 
+def test_split_rngs_only_needs_the_filter_to_select_key_and_count():
+    # a stream is split only if `only` selects both its key and its count
+    def body(nnx):
+        rngs = nnx.Rngs(params=0, dropout=1)
+        shapes = {}
+        for name, only in [("key path only", nnx.PathContains("key")),
+                           ("both", nnx.Any(nnx.PathContains("key"), nnx.PathContains("count"))),
+                           ("function", lambda path, x: "dropout" in path)]:
+            with nnx.split_rngs(rngs, splits=3, only=only):
+                shapes[name] = [rngs.params.key.shape, rngs.dropout.key.shape]
+        return shapes
+    out = run_both(body)
+    assert out["key path only"] == [(), ()] and out["both"] == [(3,), (3,)]
+
+
 def test_split_rngs_squeeze_needs_one_split():
     def body(nnx):
         nnx.split_rngs(nnx.Rngs(0), splits=4, squeeze=True)

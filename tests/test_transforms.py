@@ -102,6 +102,15 @@ def test_jit_donate_and_shardings():
     assert run_both(body)["sharding"]
 
 
+def test_jit_donates_the_argument_named_after_static_ones():
+    def body(nnx):
+        kept, donated = jnp.ones(3), jnp.ones(3)
+        nnx.jit(lambda a, b, c, d: b * d, static_argnums=(0, 2), donate_argnums=3)(
+            "static", kept, "static", donated)
+        return {"deleted": [kept.is_deleted(), donated.is_deleted()]}
+    assert run_both(body)["deleted"] == [False, True]
+
+
 def test_jit_on_a_method():
     def body(nnx):
         class M(nnx.Module):
@@ -295,6 +304,13 @@ def test_scan_carry_in_and_out_axes_length_reverse():
             return scanned(h0, cell, xs)[1].sum()
         return {"a": a, "b": b, "c": c, "grads": nnx.grad(loss)(cell)}
     run_both(body, rtol=1e-5)
+
+
+def test_scan_without_a_carry():
+    def body(nnx):
+        scaled = nnx.scan(lambda w, x: x * w, in_axes=(None, 0), out_axes=1)
+        return scaled(jnp.arange(2.0), jnp.ones((4, 2)))
+    assert run_both(body).shape == (2, 4)
 
 
 def test_scan_with_a_module_as_carry():
