@@ -78,6 +78,11 @@ def test_class_settings_are_shown_by_name_as_flax_shows_them():
     assert lines["minnx"] == lines["flax"] == ["kind=Param", "dtype=float16"]
 
 
+def test_a_state_shows_values_that_are_not_arrays():
+    text = repr(minnx.State({"dtype": jnp.float32, "n": 3, "name": "x"}))
+    assert "'n': 3" in text and "'name': 'x'" in text and "float32" in text
+
+
 def test_empty_states_inside_a_state_are_shown_as_flax_shows_them():
     texts = {name: repr(nnx.State({"a": {}, "b": nnx.State({})})) for name, nnx in LIBS.items()}
     assert texts["minnx"] == texts["flax"]

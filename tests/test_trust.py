@@ -298,11 +298,12 @@ def test_dataclass_static_and_data():
         @nnx.dataclass
         class Point(nnx.Pytree):
             x: jax.Array = nnx.data()
+            weight: float = nnx.data()  # a float: data only because the field says so
             name: str = nnx.static()
 
-        p = Point(jnp.ones(2), "p")
+        p = Point(jnp.ones(2), 0.5, "p")
         return {"leaves": jax.tree.leaves(p), "state": nnx.state(p), "name": p.name}
-    run_both(body)
+    assert len(run_both(body)["leaves"]) == 2
 
 
 def test_pytree_false_modules_are_not_pytrees():
