@@ -197,6 +197,21 @@ def test_an_attribute_set_inside_jax_jit_on_a_module_made_outside():
         body(minnx)
 
 
+def test_a_module_made_inside_jax_jit_may_take_more_tracers():
+    def body(nnx):
+        class Box(nnx.Module):
+            def __init__(self, x):
+                self.w = nnx.Param(x)
+
+        @jax.jit
+        def f(x):
+            box = Box(x)  # made in this trace: it holds a tracer, so it may take more
+            box.extra = x * 2
+            return box.extra + box.w[...]
+        return f(jnp.ones(2))
+    run_both(body)
+
+
 def test_a_module_made_inside_a_transform_may_hold_its_tracers():
     def body(nnx):
         class Box(nnx.Module):

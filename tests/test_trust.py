@@ -1,5 +1,6 @@
 """Every place where minnx once gave a different answer from flax.nnx 0.12.8 (the list of the
 "minnx, rebuilt to be read and trusted" issue), run on both libraries side by side."""
+import dataclasses
 import operator
 import re
 
@@ -286,6 +287,14 @@ def test_accuracy_with_a_threshold_and_mismatched_shapes():
     raise_both(body, ValueError, r"For binary classification, expected logits\.ndim==labels\.ndim")
 
 
+@pytest.mark.parametrize("given", ["logits", "labels"])
+def test_accuracy_without_logits_or_labels(given):
+    def body(nnx):
+        arrays = {"logits": jnp.ones((2, 3)), "labels": jnp.ones(2, jnp.int32)}
+        nnx.metrics.Accuracy().update(**{given: arrays[given]})
+    raise_both(body, TypeError, "Accuracy.update expects keyword arguments logits= and labels=")
+
+
 # -- API parts that were missing ---------------------------------------------------------------
 def test_generic_subscripts():
     def body(nnx):
@@ -349,6 +358,12 @@ def test_welford():
         stats = metric.compute()
         return [stats.mean, stats.standard_deviation, stats.standard_error_of_mean]
     run_both(body)
+
+    def assign_to_statistics(nnx):  # what compute returns is frozen, as flax's struct is
+        metric = nnx.metrics.Welford()
+        metric.update(values=jnp.array([1.0, 2.0]))
+        metric.compute().mean = 0.0
+    raise_both(assign_to_statistics, dataclasses.FrozenInstanceError)
 
 
 def test_clone_arrays_and_variables():
