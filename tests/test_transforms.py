@@ -411,3 +411,23 @@ def test_jit_static_argnames_applies_to_an_argument_passed_by_position():
         step = nnx.jit(scale, static_argnames="mode")
         return [step(jnp.ones(2), "double"), step(jnp.ones(2), mode="same")]
     run_both(body)
+
+
+def test_an_attribute_deleted_inside_jit_may_come_back_as_data():
+    def body(nnx):
+        class Model(nnx.Module):
+            def __init__(self):
+                self.a = 1  # static: configuration
+                self.w = nnx.Param(jnp.ones(2))
+
+        model = Model()
+
+        @nnx.jit
+        def drop(m):
+            del m.a
+        drop(model)
+        gone = hasattr(model, "a")
+        model.a = jnp.zeros(2)  # a new attribute: an array makes it data, as any first value
+        return {"gone": not gone, "state": nnx.state(model)}
+    out = run_both(body)
+    assert out["gone"] is True
