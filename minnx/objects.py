@@ -129,6 +129,9 @@ class Pytree(metaclass=ObjectMeta):
     @classmethod
     def _graph_new(cls):  # an empty object, filled by `_graph_set` (how merge rebuilds one)
         return object.__new__(cls)
+    def __setstate__(self, state):  # copy.copy and pickle: a data/static map of its own
+        self.__dict__.update(state)
+        self.__dict__["_object__nodes"] = dict(self._data_status())
     def _repr_items(self):  # attributes in the order __init__ set them, as flax prints them
         return [(k, v) for k, v in vars(self).items() if not k.startswith("_object__")]
     def __repr__(self):

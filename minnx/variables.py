@@ -157,6 +157,8 @@ class Variable:
 
     # -- metadata --------------------------------------------------------------------------------
     def __getattr__(self, name):
+        if name == "__deepcopy__":  # not the array's: copy.deepcopy then copies the Variable
+            raise AttributeError(name)
         metadata = object.__getattribute__(self, "_var_metadata")
         if name in metadata:
             return metadata[name]

@@ -1,5 +1,6 @@
 """Every place where minnx once gave a different answer from flax.nnx 0.12.8 (the list of the
 "minnx, rebuilt to be read and trusted" issue), run on both libraries side by side."""
+import copy
 import dataclasses
 import operator
 import re
@@ -388,3 +389,35 @@ def test_path_contains_not_exact():
         return {"exact": exact, "loose": loose}
     out = run_both(body)
     assert not out["exact"] and out["loose"]
+
+
+def test_deepcopy_of_a_module_keeps_its_variables():
+    def body(nnx):
+        class Model(nnx.Module):
+            def __init__(self):
+                self.w = nnx.Param(jnp.ones(2), tag="t")
+                self.again = nnx.List([self.w])
+                self.b = jnp.ones(3)
+        model = Model()
+        copied = copy.deepcopy(model)
+        return {"state": nnx.state(copied), "params": nnx.state(copied, nnx.Param),
+                "new param": copied.w is not model.w, "still shared": copied.again[0] is copied.w}
+    out = run_both(body)
+    assert out["new param"] and out["still shared"]
+    # a bare Variable: minnx copies the Variable; flax 0.12.8 returns a copy of its array only
+    assert isinstance(copy.deepcopy(minnx.Param(jnp.ones(2))), minnx.Param)
+
+
+def test_a_shallow_copy_has_its_own_data_and_static_map():
+    def body(nnx):
+        class Model(nnx.Module):
+            def __init__(self):
+                self.w = nnx.Param(jnp.ones(2))
+                self.b = jnp.ones(3)
+        model = Model()
+        shallow = copy.copy(model)
+        del shallow.b  # must not change what `model.b` is
+        shallow.z = jnp.ones(1)
+        return {"model": nnx.state(model), "copy": nnx.state(shallow),
+                "shares w": shallow.w is model.w}
+    run_both(body)
