@@ -183,13 +183,16 @@ def test_bound_method_given_to_vmap_remat_eval_shape(transform):
     raise_both(body, ValueError, rf"nnx\.{transform} does not support bound methods")
 
 
-def test_an_attribute_set_inside_jax_jit_on_a_module_made_outside():
+@pytest.mark.parametrize("form", ["array", "Param", "data list", "dict"])
+def test_an_attribute_set_inside_jax_jit_on_a_module_made_outside(form):
     import flax
     from flax import nnx as flax_nnx
 
     def body(nnx):
+        forms = {"array": lambda x: x, "Param": nnx.Param, "data list": lambda x: nnx.data([x]),
+                 "dict": lambda x: {"a": x}}
         layer = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
-        jax.jit(lambda x: setattr(layer, "extra", x))(jnp.ones(2))
+        jax.jit(lambda x: setattr(layer, "extra", forms[form](x)))(jnp.ones(2))
     with pytest.raises(flax.errors.TraceContextError):
         body(flax_nnx)
     with pytest.raises(minnx.TraceContextError, match=r"Cannot mutate 'Linear' from a different "
