@@ -39,6 +39,9 @@ def test_repr_lists_attributes_in_definition_order_and_summarises_arrays():
     assert "bias=Param(value=<float32(5,) [0., 0., 0., 0., 0.]>)" in text
     small = repr(minnx.Param(jnp.array([0.123456, 2.0])))
     assert "<float32(2,) [0.123, 2.   ]>" in small  # small arrays in full, at 3 decimals
+    eight, nine = repr(minnx.Param(jnp.arange(8.0))), repr(minnx.Param(jnp.arange(9.0)))
+    assert "[0., 1., 2., 3., 4., 5., 6., 7.]" in eight  # up to 8 numbers in full
+    assert "<float32(9,) ≈4 ±2.6 [≥0, ≤8] nonzero:8>" in nine  # from 9 on, a summary
     assert " at 0x" not in text  # no object addresses: stored notebook outputs stay stable
     for setting in ("in_features=2,", "out_features=5,", "use_bias=True,", "dtype=None,"):
         assert setting in text, setting  # plain settings are shown with their repr

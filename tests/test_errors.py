@@ -71,6 +71,15 @@ def test_ellipsis_must_be_the_last_filter():
                r"`\.\.\.` or `True` can only be used as the last filters.*Move it")
 
 
+def test_ellipsis_or_true_may_follow_ellipsis():
+    def body(nnx):
+        model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+        _, params, rest, more = nnx.split(model, nnx.Param, ..., ...)
+        _, everything, nothing = nnx.split(model, ..., True)
+        return [params, rest, more, everything, nothing]
+    run_both(body)
+
+
 def test_array_assigned_to_a_static_attribute():
     def body(nnx):
         class Model(nnx.Module):

@@ -137,3 +137,18 @@ def test_a_module_inside_a_tuple_argument(walks):
         return [step(({"m": model},)), step(({"m": model},))]
     run_both(body)
     assert walks["n"] == 2
+
+
+def test_a_module_passed_by_keyword():
+    def body(nnx):
+        first = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+        second = nnx.Linear(2, 2, rngs=nnx.Rngs(1))
+
+        @nnx.jit
+        def step(x, model):
+            model.bias[...] += 1
+            return model(x).sum()
+        outs = [step(jnp.ones(2), model=m) for m in (first, first, second, first)]
+        return {"outs": outs, "first": first.bias, "second": second.bias}
+    out = run_both(body)
+    assert out["first"]["value"].tolist() == [3.0, 3.0]

@@ -352,6 +352,26 @@ def test_loops_and_conditionals():
     assert int(out["calls"]["value"]) == 3
 
 
+def test_loops_write_back_plain_array_attributes():
+    def body(nnx):
+        class Counter(nnx.Module):
+            def __init__(self):
+                self.total = jnp.zeros(2)  # an array attribute, not a Variable
+                self.steps = nnx.data({"n": jnp.array(0)})
+
+        def add(i, m):
+            m.total = m.total + i
+            m.steps["n"] = m.steps["n"] + 1
+            return m
+        looped = Counter()
+        nnx.fori_loop(0, 4, add, looped)
+        waited = Counter()
+        nnx.while_loop(lambda m: m.steps["n"] < 3, lambda m: add(2.0, m), waited)
+        return {"fori": [looped.total, looped.steps], "while": [waited.total, waited.steps]}
+    out = run_both(body)
+    assert out["fori"][0].tolist() == [6.0, 6.0]
+
+
 def test_remat_and_eval_shape():
     def body(nnx):
         model = _counter_model(nnx)

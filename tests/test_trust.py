@@ -316,6 +316,22 @@ def test_dataclass_static_and_data():
     assert len(run_both(body)["leaves"]) == 2
 
 
+def test_dataclass_fields_with_defaults():
+    def body(nnx):
+        @nnx.dataclass
+        class Point(nnx.Pytree):
+            x: jax.Array = nnx.data()
+            weight: float = nnx.data(default=0.5)
+            name: str = nnx.static(default="p")
+
+        p = Point(jnp.ones(2))
+        return {"leaves": jax.tree.leaves(p), "name": p.name}
+    assert run_both(body)["name"] == "p"
+    for mark in ("data", "static"):  # a value and field options: flax refuses both at once
+        raise_both(lambda nnx: getattr(nnx, mark)(1.0, default=2.0), TypeError,
+                   "take a value or field options, not both")
+
+
 def test_pytree_false_modules_are_not_pytrees():
     def body(nnx):
         class Opaque(nnx.Module, pytree=False):
