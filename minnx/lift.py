@@ -110,9 +110,12 @@ def split_results(out, inner, plan, *, all_values=False):
     out_indexes = tuple(input_index.get(id(out_flat[i])) for i in out_positions)
     structure_changed = False
     if plan.graph_updates:
-        graphdef, leaves = flatten(inner.roots, graph=plan.graph, where="the transform")
+        after = []  # the objects and Variables now reachable, by GraphDef index
+        graphdef, leaves = flatten(inner.roots, graph=plan.graph, objects=after,
+                                   where="the transform")
         values = [raw_value(leaf) for _, leaf in leaves]
         structure_changed = (graphdef != plan.graphdef or None in out_indexes
+                             or any(a is not b for a, b in zip(after, inner.objects))
                              or any(not isinstance(leaf, Variable) and leaf is not inner.values[j]
                                     for j, (_, leaf) in enumerate(leaves)))
     else:  # only the input Variables' values come out; every graph node in the output is new

@@ -451,3 +451,29 @@ def test_an_attribute_deleted_inside_jit_may_come_back_as_data():
         return {"gone": not gone, "state": nnx.state(model)}
     out = run_both(body)
     assert out["gone"] is True
+
+
+@pytest.mark.parametrize("in_a_tuple", [False, True])
+def test_jit_swapping_submodules_and_variables_swaps_the_objects(in_a_tuple):
+    def body(nnx):
+        class Pair(nnx.Module):
+            def __init__(self, rngs):
+                self.a = nnx.Linear(2, 2, rngs=rngs)
+                self.b = nnx.Linear(2, 2, rngs=rngs)
+                self.w1 = nnx.Param(jnp.ones(1))
+                self.w2 = nnx.Param(jnp.zeros(1))
+
+        @nnx.jit
+        def swap(tree):
+            m = tree[0]["pair"] if in_a_tuple else tree
+            m.a, m.b = m.b, m.a  # the same structure: only which object is where changes
+            m.w1, m.w2 = m.w2, m.w1
+        pair = Pair(nnx.Rngs(0))
+        a, b, w1, w2 = pair.a, pair.b, pair.w1, pair.w2
+        swap(({"pair": pair},) if in_a_tuple else pair)
+        once = [pair.a is b, pair.b is a, pair.w1 is w2, pair.w2 is w1]
+        swap(({"pair": pair},) if in_a_tuple else pair)  # again, on the repeat-call path
+        return {"once": once, "twice": [pair.a is a, pair.b is b, pair.w1 is w1],
+                "w1": pair.w1}
+    out = run_both(body)
+    assert out["once"] == [True] * 4 and out["twice"] == [True] * 3
