@@ -137,6 +137,13 @@ def test_scan_needs_carry_in_both_axes(in_axes, out_axes):
     raise_both(body, ValueError, "If one of in_axes or out_axes has Carry, the other must also")
 
 
+def test_scan_refuses_two_carries():
+    def body(nnx):  # flax refuses when scan is applied, minnx when it is called: both ValueError
+        step = nnx.scan(lambda a, b: (a, b), in_axes=(nnx.Carry, nnx.Carry), out_axes=nnx.Carry)
+        step(jnp.ones(3), jnp.ones(3))
+    raise_both(body, ValueError, r"give one entry per argument \(Carry for at most one")
+
+
 # -- forms flax accepts ------------------------------------------------------------------------
 def test_rngs_from_a_legacy_uint32_key():
     def body(nnx):
