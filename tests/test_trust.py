@@ -137,9 +137,12 @@ def test_scan_needs_carry_in_both_axes(in_axes, out_axes):
     raise_both(body, ValueError, "If one of in_axes or out_axes has Carry, the other must also")
 
 
-def test_scan_refuses_two_carries():
-    def body(nnx):  # flax refuses when scan is applied, minnx when it is called: both ValueError
-        step = nnx.scan(lambda a, b: (a, b), in_axes=(nnx.Carry, nnx.Carry), out_axes=nnx.Carry)
+@pytest.mark.parametrize("axes", ["two carries", "one entry too many"])
+def test_scan_refuses_in_axes_that_do_not_fit(axes):
+    def body(nnx):  # flax refuses two carries when scan is applied, minnx when it is called
+        in_axes = {"two carries": (nnx.Carry, nnx.Carry), "one entry too many": (nnx.Carry, 0, 0)}
+        out_axes = {"two carries": nnx.Carry, "one entry too many": (nnx.Carry, 0)}
+        step = nnx.scan(lambda a, b: (a, b), in_axes=in_axes[axes], out_axes=out_axes[axes])
         step(jnp.ones(3), jnp.ones(3))
     raise_both(body, ValueError, r"give one entry per argument \(Carry for at most one")
 
