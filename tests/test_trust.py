@@ -63,6 +63,23 @@ def test_a_new_jitted_function_reads_current_values():
     assert [float(x) for x in out] == [2.0, 6.0]
 
 
+def test_jit_sees_a_layer_replaced_inside_a_data_dict_between_calls():
+    def body(nnx):
+        class Model(nnx.Module):
+            def __init__(self):
+                self.layers = nnx.data({"l": nnx.Linear(2, 2, rngs=nnx.Rngs(0))})
+
+        model = Model()
+        f = nnx.jit(lambda m, x: m.layers["l"](x).sum())
+        first = f(model, jnp.ones(2))
+        old = model.layers["l"]  # kept alive: the cache must not mistake the model for unchanged
+        model.layers["l"] = nnx.Linear(2, 2, rngs=nnx.Rngs(7))
+        return {"first": first, "second": f(model, jnp.ones(2)),
+                "eager": model.layers["l"](jnp.ones(2)).sum(), "old": old(jnp.ones(2)).sum()}
+    out = run_both(body)
+    assert out["second"] == out["eager"] and out["first"] == out["old"] != out["second"]
+
+
 def test_jit_sees_a_replaced_layer_between_calls():
     def body(nnx):
         model = nnx.List([nnx.Linear(2, 2, rngs=nnx.Rngs(0)), nnx.Linear(2, 2, rngs=nnx.Rngs(1))])
