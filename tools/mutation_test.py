@@ -52,6 +52,10 @@ class Mutant:
         return f"{self.path.relative_to(ROOT)}:{self.line}: {self.description}"
 
 
+def _returns_none(node):  # `return` or `return None`: "return None" would change nothing
+    return node.value is None or (isinstance(node.value, ast.Constant) and node.value.value is None)
+
+
 def _mutations(node):
     """(description, mutated copy of node) for each one-node change of `node`."""
     if isinstance(node, ast.Compare) and type(node.ops[0]) in SWAPS:
@@ -70,7 +74,7 @@ def _mutations(node):
         yield f"{node.value} -> {not node.value}", ast.Constant(not node.value)
     elif isinstance(node, ast.Constant) and type(node.value) is int:
         yield f"{node.value} -> {node.value + 1}", ast.Constant(node.value + 1)
-    elif isinstance(node, ast.Return) and node.value is not None:
+    elif isinstance(node, ast.Return) and not _returns_none(node):
         yield "return None", ast.Return(ast.Constant(None))
     elif isinstance(node, (ast.Assign, ast.AugAssign, ast.Expr)) and not _is_docstring(node):
         yield "statement -> pass", ast.Pass()
