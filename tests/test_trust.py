@@ -403,6 +403,14 @@ def test_welford():
         return [stats.mean, stats.standard_deviation, stats.standard_error_of_mean]
     run_both(body)
 
+    def scalars(nnx):  # Python numbers count as one value each
+        metric = nnx.metrics.Welford()
+        for value in (1.0, 2.0, 6.0):
+            metric.update(values=value)
+        stats = metric.compute()
+        return [stats.mean, stats.standard_deviation, stats.standard_error_of_mean]
+    run_both(scalars)
+
     def assign_to_statistics(nnx):  # what compute returns is frozen, as flax's struct is
         metric = nnx.metrics.Welford()
         metric.update(values=jnp.array([1.0, 2.0]))
@@ -464,3 +472,10 @@ def test_a_shallow_copy_has_its_own_data_and_static_map():
         return {"model": nnx.state(model), "copy": nnx.state(shallow),
                 "shares w": shallow.w is model.w}
     run_both(body)
+
+
+def test_unknown_class_keywords_are_refused():
+    def body(nnx):
+        class Model(nnx.Module, unknown=1):  # passed on to object, which takes none
+            pass
+    raise_both(body, TypeError, "takes no keyword arguments")
