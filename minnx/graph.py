@@ -346,7 +346,7 @@ def iter_graph(node, /, *, graph=None):
     yield from walk(node, ())
 
 def iter_children(node, /, *, graph=None):
-    """`(name, child)` for the direct children of `node` that are graph nodes."""
+    """`(name, child)` for the direct children of `node` that are graph nodes or Variables."""
     for key, value in node._graph_items():
-        if is_graph_node(value):
+        if is_node_or_variable(value):  # Variables too, as in flax
             yield key, value

@@ -325,3 +325,15 @@ def test_a_pytree_with_keys_of_its_own_names_paths_by_them():
         state = nnx.state(Model())
         return {"paths": [list(path) for path, _ in state.flat_state()], "state": state}
     assert run_both(body)["paths"] == [["pair", "slot a"], ["pair", "slot b"]]
+
+
+def test_iter_children_gives_the_direct_child_nodes():
+    def body(nnx):
+        class Model(nnx.Module):
+            def __init__(self):
+                self.encoder = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+                self.blocks = nnx.List([nnx.Linear(2, 2, rngs=nnx.Rngs(1))])
+                self.scale = nnx.Param(jnp.ones(1))  # a Variable is a child too
+        children = list(nnx.iter_children(Model()))
+        return [(name, type(child).__name__) for name, child in children]
+    assert run_both(body) == [("blocks", "List"), ("encoder", "Linear"), ("scale", "Param")]
