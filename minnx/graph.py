@@ -204,7 +204,7 @@ def unflatten(graphdef, leaves, *, reuse=None, copy=False):
             return variable
         obj = reuse.get(d.index)  # a NodeDef: make the object first, cycles may point back at it
         if obj is None:
-            obj = d.type._graph_new()
+            obj = object.__new__(d.type)  # without __init__: filled by _graph_set below
         else:  # empty it, keeping its bookkeeping (objects.py) but not its data/static map
             for name in [k for k in vars(obj) if not k.startswith("_object__")]:
                 del obj.__dict__[name]
@@ -240,7 +240,7 @@ def split(node, *filters, graph=None):
     groups = group_by_filters(leaves, filters, "split")
     return (graphdef, *(_state_of(group) for group in groups))
 
-def merge(graphdef, state=None, /, *states, copy=False):
+def merge(graphdef, state, /, *states, copy=False):
     """A new object from a GraphDef and the State(s) split returned."""
     leaves = _states_to_flat([s for s in (state, *states) if s is not None])
     node = unflatten(graphdef, leaves, copy=copy)

@@ -11,6 +11,9 @@ from .graph import iter_graph
 from .objects import Pytree
 from .variables import Perturbation, Variable
 
+def _append(values, value):  # sow's default: keep every value, in a tuple
+    return (*values, value)
+
 class Module(Pytree):
     """Base class for layers and models."""
     def set_attributes(self, *filters, raise_if_not_found=True, graph=None, **attributes):
@@ -38,11 +41,9 @@ class Module(Pytree):
         self.set_attributes(deterministic=True, use_running_average=True, **attributes,
                             raise_if_not_found=False)
 
-    def sow(self, variable_type, name, value, reduce_fn=None, init_fn=None):
+    def sow(self, variable_type, name, value, reduce_fn=_append, init_fn=tuple):
         """Keep an intermediate value: `self.<name>` becomes `variable_type((value,))`, and later
         calls add to the tuple (under `minnx.capture`, the captured State does)."""
-        reduce_fn = reduce_fn or _append
-        init_fn = init_fn or tuple
         captures = vars(self).get("__captures__")
         if captures is not None:  # inside capture (views.py): one dict per captured type
             for box in captures:
@@ -82,9 +83,6 @@ class Module(Pytree):
         for key, value in self._graph_items():
             if isinstance(value, Module):
                 yield key, value
-
-def _append(values, value):
-    return (*values, value)
 
 def iter_modules(module, /, *, graph=None):
     """Yield `(path, module)` for every Module in the graph, children first, each once."""

@@ -126,9 +126,6 @@ class Pytree(metaclass=ObjectMeta):
         note_structure_change(self)
         object.__setattr__(self, name, value)
 
-    @classmethod
-    def _graph_new(cls):  # an empty object, filled by `_graph_set` (how merge rebuilds one)
-        return object.__new__(cls)
     def __setstate__(self, state):  # copy.copy and pickle: a data/static map of its own
         self.__dict__.update(state)
         self.__dict__["_object__nodes"] = dict(self._data_status())
@@ -169,7 +166,7 @@ def _flatten_with_keys(obj):
 def _unflatten(cls):
     def unflatten(aux, children):
         names, static = aux
-        obj = cls._graph_new()
+        obj = object.__new__(cls)  # without __init__: filled by _graph_set
         for name, value in zip(names, children):
             obj._graph_set(name, value)
         for name, value in static:

@@ -272,10 +272,13 @@ class Carry:
     """In scan's `in_axes`/`out_axes`: this argument (output) is the loop carry."""
 
 def _step_values(args_out, inner, plan, where):  # after a loop step: the nodes' values in place
-    graphdef, leaves = flatten(inner.roots, graph=plan.graph, where=where)
-    if graphdef != plan.graphdef:
-        raise ValueError(f"minnx.{where}: the function changed the structure of a Module (a new "
-                         "attribute, layer or sown value): create attributes before the loop.")
+    after = []  # the objects and Variables now reachable
+    graphdef, leaves = flatten(inner.roots, graph=plan.graph, objects=after, where=where)
+    # flax's while_loop also refuses a new Variable in an old one's place (fori_loop, scan don't)
+    replaced = where == "while_loop" and any(a is not b for a, b in zip(after, inner.objects))
+    if graphdef != plan.graphdef or replaced:
+        raise ValueError(f"minnx.{where}: the step added or replaced an attribute, layer, sown "
+                         "value or Variable: make them before the loop, write `w[...] = x`.")
     flat = plan.treedef.flatten_up_to(args_out)
     for k, i in enumerate(plan.positions):
         if flat[i] is not inner.roots[k]:
@@ -318,13 +321,17 @@ def while_loop(cond_fun, body_fun, init_val, *, graph=None, graph_updates=None):
 
 def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, transform_metadata,
           graph, graph_updates):
+    _refuse_bound_method(f, "scan")
     if transform_metadata:
         raise ValueError("minnx.scan does not support transform_metadata; leave it out.")
-    in_carry = in_axes is Carry or (isinstance(in_axes, tuple) and Carry in in_axes)
-    out_carry = out_axes is Carry or (isinstance(out_axes, tuple) and Carry in out_axes)
-    if in_carry != out_carry:
+    all_in = in_axes if isinstance(in_axes, tuple) else (in_axes,)
+    all_out = out_axes if isinstance(out_axes, tuple) else (out_axes,)
+    if (Carry in all_in) != (Carry in all_out):
         raise ValueError(f"If one of in_axes or out_axes has Carry, the other must also have "
                          f"Carry. Got in_axes={in_axes} and out_axes={out_axes}")
+    if None in all_out:
+        raise ValueError(f"Cannot broadcast output state. Got out_axes={out_axes}: outputs are "
+                         "stacked along an int axis (or are the Carry); None is for in_axes only.")
 
     @functools.wraps(f)
     def wrapper(*args):
@@ -339,17 +346,11 @@ def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, tr
 
         @traced_by_minnx
         def body(carry, xs):
-            step = list(pure)
-            for i, x in xs.items():
-                step[i] = x
-            if carry_at is not None:
-                step[carry_at] = carry
-            args_in, inner = merge_arguments(tuple(step), lifted.plan)
+            step = _placed(pure, xs, carry_at, carry)
+            args_in, inner = merge_arguments(step, lifted.plan)
             carry_out, ys = _outputs(f(*args_in), out_axes)
-            args_out = list(args_in)
-            if carry_at is not None:
-                args_out[carry_at] = carry_out
-            after = _step_values(tuple(args_out), inner, lifted.plan, "scan")
+            args_out = _placed(args_in, {}, carry_at, carry_out)
+            after = _step_values(args_out, inner, lifted.plan, "scan")
             for i in broadcast:
                 pairs = zip(jax.tree.leaves(step[i]), jax.tree.leaves(after[i]))
                 if any(before is not now for before, now in pairs):
@@ -362,17 +363,21 @@ def _scan(f, *, length, reverse, unroll, _split_transpose, in_axes, out_axes, tr
         init = None if carry_at is None else pure[carry_at]
         carry, (ys, updates) = jax.lax.scan(body, init, xs, length=length, reverse=reverse,
                                             unroll=unroll, _split_transpose=_split_transpose)
-        final = list(pure)
-        for i, a in scanned.items():
-            final[i] = _move_axis(updates[i], 0, a)
-        if carry_at is not None:
-            final[carry_at] = carry
-        args_out = _write_back(tuple(final), lifted)
+        scanned_out = {i: _move_axis(updates[i], 0, a) for i, a in scanned.items()}
+        args_out = _write_back(_placed(pure, scanned_out, carry_at, carry), lifted)
         if out_axes is Carry:
             return args_out[carry_at]
         ys = jax.tree.map(lambda a, y: _move_axis(y, 0, a), _outputs(out_axes, out_axes)[1], ys)
         return ys if carry_at is None else (args_out[carry_at], ys)
     return wrapper
+
+def _placed(args, values, carry_at, carry):  # `args` with `values` ({i: x}) and the carry put in
+    placed = list(args)
+    for i, x in values.items():
+        placed[i] = x
+    if carry_at is not None:
+        placed[carry_at] = carry
+    return tuple(placed)
 
 def _outputs(out, out_axes):  # f's output (or out_axes itself) -> (carry, ys)
     if out_axes is Carry:

@@ -47,6 +47,15 @@ def test_merge_missing_a_state_says_to_pass_all_of_them():
     raise_both(body, ValueError, r"Pass every State that split returned")
 
 
+def test_merge_without_a_state_is_a_missing_argument():
+    def body(nnx):
+        class Empty(nnx.Module):
+            pass
+        graphdef, _ = nnx.split(Empty())
+        nnx.merge(graphdef)  # flax needs the state even when it is empty
+    raise_both(body, TypeError, r"missing 1 required positional argument: 'state'")
+
+
 def test_merge_with_a_state_given_twice():
     def body(nnx):
         graphdef, params, rest = nnx.split(nnx.BatchNorm(3, rngs=nnx.Rngs(0)), nnx.Param, ...)
@@ -181,7 +190,7 @@ def test_bound_method_given_to_jit():
 
 
 @pytest.mark.parametrize("transform", ["vmap", "remat", "eval_shape", "grad",
-                                       "value_and_grad"])
+                                       "value_and_grad", "scan"])
 def test_bound_method_given_to_vmap_remat_eval_shape(transform):
     def body(nnx):
         model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))

@@ -164,6 +164,65 @@ def test_scan_refuses_in_axes_that_do_not_fit(axes):
     raise_both(body, ValueError, r"give one entry per argument \(Carry for at most one")
 
 
+@pytest.mark.parametrize("out_axes", ["(Carry, None)", "None"])
+def test_scan_refuses_to_broadcast_an_output(out_axes):
+    def body(nnx):  # both refuse when scan is applied, before any call
+        axes = {"(Carry, None)": ((nnx.Carry, 0), (nnx.Carry, None)), "None": (0, None)}
+        nnx.scan(lambda c, x: (c, x), in_axes=axes[out_axes][0], out_axes=axes[out_axes][1])
+    raise_both(body, ValueError, r"Cannot broadcast output state\. Got out_axes=")
+
+
+def test_a_while_loop_that_replaces_a_param_is_refused():
+    # flax's TestWhileLoop.test_ref_changed: the step puts a new Param where the old one was
+    def body(nnx):
+        model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+        kernel = model.kernel
+        before = np.asarray(kernel[...])
+
+        def step(carry):
+            m, count = carry
+            m.kernel = nnx.Param(m.kernel[...] * 2)
+            return m, count + 1
+        try:  # two steps (if it runs)
+            nnx.while_loop(lambda carry: carry[1] < 2, step, (model, 0))
+        finally:  # the failed call left the model as it was
+            assert model.kernel is kernel
+            np.testing.assert_array_equal(model.kernel[...], before)
+    raise_both(body, ValueError, r"minnx\.while_loop: the step added or replaced an attribute, "
+                                 r"layer, sown value or Variable: .* write `w\[\.\.\.\] = x`")
+
+
+@pytest.mark.parametrize("loop", ["fori_loop", "scan"])
+def test_fori_loop_and_scan_take_a_param_replaced_in_the_step(loop):
+    # unlike while_loop, flax's fori_loop and scan carry the new Param's values out
+    def body(nnx):
+        model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+
+        def step(m):
+            m.kernel = nnx.Param(m.kernel[...] * 2)
+            return m
+        if loop == "fori_loop":
+            nnx.fori_loop(0, 2, lambda i, m: step(m), model)
+        else:
+            nnx.scan(lambda m, x: (step(m), x), in_axes=(nnx.Carry, 0),
+                     out_axes=(nnx.Carry, 0))(model, jnp.ones(3))
+        return model.kernel
+    run_both(body)
+
+
+def test_a_loop_that_writes_a_param_in_place_runs_on_both():
+    def body(nnx):
+        model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+
+        def step(i, m):
+            m.kernel[...] = m.kernel[...] * 2
+            return m
+        nnx.while_loop(lambda m: m.kernel[0, 0] < 5, lambda m: step(0, m), model)
+        nnx.fori_loop(0, 3, step, model)
+        return model.kernel
+    run_both(body)
+
+
 # -- forms flax accepts ------------------------------------------------------------------------
 def test_rngs_from_a_legacy_uint32_key():
     def body(nnx):
